@@ -1,0 +1,32 @@
+# The two commands of the README:
+#   make demo   installs everything into .venv and runs the offline demo agent
+#   make test   installs everything into .venv and runs the test suite
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check
+PLUGINS := $(wildcard plugins/*/pyproject.toml)
+
+.PHONY: install demo test lint bench
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+install: $(BIN)/python
+	$(PIP) -e ".[test,audio,websocket,webrtc,bench]" $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	# model weights that ship inside wheels; --no-deps keeps torch out
+	$(PIP) --no-deps silero-vad "pipecat-ai==1.14.0"
+
+demo: install
+	$(BIN)/python examples/hello_pipeline.py
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy --strict voiceframe
+
+bench: install
+	$(PIP) "pipecat-ai==1.14.0"
+	$(BIN)/python benchmarks/overhead.py

@@ -1,0 +1,1 @@
+"""Conversation context: LLMContext, user/assistant aggregators, function calls."""

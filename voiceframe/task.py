@@ -1,0 +1,494 @@
+"""Running pipelines: :class:`PipelineTask` runs one session, :class:`PipelineRunner` runs many.
+
+Example::
+
+    task = PipelineTask(Pipeline([stt, llm, tts, transport.output()]))
+    await task.queue_frame(TTSSpeakFrame(text="Hello!"))
+    await task.stop_when_done()
+    await task.run()          # returns when the EndFrame has drained through every processor
+
+A session owns every asyncio task it starts: when :meth:`PipelineTask.run` returns, none is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import signal
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from voiceframe.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    CancelFrame,
+    CancelTaskFrame,
+    EndFrame,
+    EndTaskFrame,
+    ErrorFrame,
+    Frame,
+    InterimTranscriptionFrame,
+    StartFrame,
+    StopWhenDoneFrame,
+    TextFrame,
+    TranscriptionFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    now,
+)
+from voiceframe.observe.observer import Observer, ObserverHub
+from voiceframe.pipeline import Pipeline, flatten
+from voiceframe.processor import DOWNSTREAM, UPSTREAM, FrameDirection, FrameProcessor, ProcessorContext
+
+__all__ = ["ErrorPolicy", "PipelineParams", "PipelineRunner", "PipelineTask", "TaskState"]
+
+Handler = Callable[..., Awaitable[None] | None]
+
+
+class ErrorPolicy(Enum):
+    """What a task does when a non-fatal ErrorFrame reaches it. Fatal errors always cancel."""
+
+    CONTINUE = "continue"
+    END = "end"
+    CANCEL = "cancel"
+
+
+class TaskState(Enum):
+    NEW = "new"
+    RUNNING = "running"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+
+
+@dataclass(slots=True)
+class PipelineParams:
+    """Session-wide settings sent to every processor in the StartFrame."""
+
+    audio_in_sample_rate: int = 16000
+    audio_out_sample_rate: int = 24000
+    allow_interruptions: bool = True
+    enable_metrics: bool = True
+
+
+DEFAULT_IDLE_FRAMES: tuple[type[Frame], ...] = (
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    TranscriptionFrame,
+    InterimTranscriptionFrame,
+    TextFrame,
+)
+
+_session_ids = itertools.count(1)
+
+
+class _Source(FrameProcessor):
+    """Top of the session: upstream frames end here and go to the task."""
+
+    def __init__(self, task: PipelineTask) -> None:
+        super().__init__(name=f"{task.name}.source")
+        self._task = task
+
+    async def _receive(self, frame: Frame, direction: FrameDirection) -> None:
+        if direction == UPSTREAM:
+            await self._task._upstream_arrived(frame)
+        else:
+            await self.push(frame, direction)
+
+
+class _Sink(FrameProcessor):
+    """Bottom of the session: downstream frames end here and go to the task."""
+
+    def __init__(self, task: PipelineTask) -> None:
+        super().__init__(name=f"{task.name}.sink")
+        self._task = task
+
+    async def _receive(self, frame: Frame, direction: FrameDirection) -> None:
+        if direction == DOWNSTREAM:
+            await self._task._downstream_arrived(frame)
+        else:
+            await self.push(frame, direction)
+
+
+class PipelineTask:
+    """Runs one pipeline as one session.
+
+    * :meth:`queue_frame` feeds frames in (system frames are delivered at once, others in order).
+    * :meth:`run` starts every processor and returns when the session is over.
+    * :meth:`stop_when_done` ends gracefully: an EndFrame drains through every queue, then the task stops.
+    * :meth:`cancel` stops now; it finishes within ``cancel_timeout`` even if a processor misbehaves.
+
+    Events (``add_event_handler`` or the ``event_handler`` decorator): ``started``, ``finished``,
+    ``error`` (with the ErrorFrame), ``idle_timeout``, and ``frame_reached_end`` (with each frame).
+    """
+
+    def __init__(
+        self,
+        pipeline: FrameProcessor,
+        *,
+        params: PipelineParams | None = None,
+        observers: Sequence[Observer] = (),
+        error_policy: ErrorPolicy = ErrorPolicy.CONTINUE,
+        idle_timeout: float | None = None,
+        idle_frames: tuple[type[Frame], ...] = DEFAULT_IDLE_FRAMES,
+        cancel_on_idle_timeout: bool = True,
+        cancel_timeout: float = 2.0,
+        session_id: str | None = None,
+    ) -> None:
+        if not isinstance(pipeline, FrameProcessor):
+            raise TypeError(f"PipelineTask needs a FrameProcessor or Pipeline, got {pipeline!r}")
+        if cancel_timeout <= 0:
+            raise ValueError("cancel_timeout must be positive")
+        self.session_id = session_id or f"session-{next(_session_ids)}"
+        self.name = f"PipelineTask({self.session_id})"
+        self.params = params or PipelineParams()
+        self.error_policy = error_policy
+        self.idle_timeout = idle_timeout
+        self.idle_frames = idle_frames
+        self.cancel_on_idle_timeout = cancel_on_idle_timeout
+        self.cancel_timeout = cancel_timeout
+        self.pipeline = pipeline
+        self._source = _Source(self)
+        self._sink = _Sink(self)
+        self._root = Pipeline([self._source, pipeline, self._sink], name=f"{self.name}.root")
+        self._observers = list(observers)
+        self._hub = ObserverHub(self._observers) if self._observers else None
+        self._handlers: dict[str, list[Handler]] = {}
+        self._inbox: deque[tuple[Frame, FrameDirection]] = deque()
+        self._inbox_wakeup: asyncio.Future[None] | None = None
+        self._state = TaskState.NEW
+        self._done: asyncio.Future[TaskState] | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._helpers: set[asyncio.Task[Any]] = set()
+        self._end_queued = False
+        self._last_activity = 0.0
+        self.errors: list[ErrorFrame] = []
+        self.leaked_tasks: list[asyncio.Task[Any]] = []
+
+    # --------------------------------------------------------------------------------- events
+
+    def add_event_handler(self, event: str, handler: Handler) -> None:
+        """Call ``handler(task, *args)`` on ``event``; handlers may be sync or async."""
+        known = {"started", "finished", "error", "idle_timeout", "frame_reached_end"}
+        if event not in known:
+            raise ValueError(f"unknown event {event!r}; known events: {', '.join(sorted(known))}")
+        self._handlers.setdefault(event, []).append(handler)
+
+    def event_handler(self, event: str) -> Callable[[Handler], Handler]:
+        """Decorator form of :meth:`add_event_handler`."""
+
+        def register(handler: Handler) -> Handler:
+            self.add_event_handler(event, handler)
+            return handler
+
+        return register
+
+    async def _emit(self, event: str, *args: Any) -> None:
+        for handler in self._handlers.get(event, ()):
+            try:
+                result = handler(self, *args)
+                if result is not None:
+                    await result
+            except Exception:
+                from voiceframe.log import logger
+
+                logger.exception("{} handler for {!r} failed", self.name, event)
+
+    # ---------------------------------------------------------------------------------- input
+
+    @property
+    def state(self) -> TaskState:
+        return self._state
+
+    @property
+    def has_finished(self) -> bool:
+        return self._state in (TaskState.ENDED, TaskState.CANCELLED)
+
+    async def queue_frame(self, frame: Frame, direction: FrameDirection = DOWNSTREAM) -> None:
+        """Feed a frame into the pipeline (downstream from the top, or upstream from the bottom).
+
+        System frames are delivered at once, ahead of queued frames; others in order.
+        """
+        if not isinstance(frame, Frame):
+            raise TypeError(f"queue_frame() needs a Frame, got {type(frame).__name__}")
+        if self.has_finished:
+            raise RuntimeError(f"{self.name} has finished; frames can no longer be queued")
+        if isinstance(frame, CancelFrame):
+            await self.cancel(frame.reason)
+            return
+        if frame.is_system and self._state is TaskState.RUNNING:
+            await self._deliver(frame, direction)
+            return
+        if isinstance(frame, EndFrame):
+            self._end_queued = True
+        self._inbox.append((frame, direction))
+        w = self._inbox_wakeup
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def queue_frames(self, frames: Iterable[Frame], direction: FrameDirection = DOWNSTREAM) -> None:
+        for f in frames:
+            await self.queue_frame(f, direction)
+
+    async def stop_when_done(self) -> None:
+        """End gracefully once everything queued so far has been processed."""
+        if not self._end_queued and not self.has_finished:
+            await self.queue_frame(EndFrame())
+
+    async def _deliver(self, frame: Frame, direction: FrameDirection) -> None:
+        if direction == DOWNSTREAM:
+            await self._source.push(frame, DOWNSTREAM)
+        else:
+            await self._sink.push(frame, UPSTREAM)
+
+    # ------------------------------------------------------------------------------------ run
+
+    async def run(self) -> TaskState:
+        """Run the session until it ends or is cancelled; returns how it finished."""
+        if self._state is not TaskState.NEW:
+            raise RuntimeError(
+                f"{self.name} has already run; a PipelineTask runs one session: create a new task "
+                "(and new processors) for the next one"
+            )
+        self._state = TaskState.RUNNING
+        loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        context = ProcessorContext(session_id=self.session_id, hub=self._hub)
+        await self._root.setup(context)
+        if self._hub is not None:
+            self._hub.start()
+        self._last_activity = now()
+        self._pump = loop.create_task(self._run_pump(), name=f"{self.name}:pump")
+        if self.idle_timeout is not None:
+            self._spawn(self._watch_idle(self.idle_timeout))
+        try:
+            await asyncio.shield(self._done)
+        except asyncio.CancelledError:
+            # whoever awaited run() was cancelled: the session goes down with it, within the timeout
+            await asyncio.shield(self.cancel("run() was cancelled"))
+            raise
+        await self._emit("finished")
+        return self._state
+
+    async def _run_pump(self) -> None:
+        p = self.params
+        start = StartFrame(
+            audio_in_sample_rate=p.audio_in_sample_rate,
+            audio_out_sample_rate=p.audio_out_sample_rate,
+            allow_interruptions=p.allow_interruptions,
+            enable_metrics=p.enable_metrics,
+        )
+        await self._source.push(start, DOWNSTREAM)
+        await self._emit("started")
+        inbox = self._inbox
+        loop = asyncio.get_running_loop()
+        while True:
+            if not inbox:
+                self._inbox_wakeup = loop.create_future()
+                await self._inbox_wakeup
+                self._inbox_wakeup = None
+                continue
+            frame, direction = inbox.popleft()
+            await self._deliver(frame, direction)
+            if isinstance(frame, EndFrame):
+                break
+        # anything queued after the EndFrame cannot be processed any more
+        if inbox:
+            from voiceframe.log import logger
+
+            logger.warning("{}: {} frame(s) queued after the EndFrame were dropped", self.name, len(inbox))
+            inbox.clear()
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._helpers.add(task)
+        task.add_done_callback(self._helpers.discard)
+
+    async def _watch_idle(self, timeout: float) -> None:
+        while not self.has_finished:
+            deadline = self._last_activity + timeout
+            delay = deadline - now()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue
+            await self._emit("idle_timeout")
+            if self.cancel_on_idle_timeout:
+                self._spawn(self.cancel("idle timeout"))
+            else:
+                await self.stop_when_done()
+            return
+
+    # ---------------------------------------------------------------------- arrivals at the ends
+
+    def _note_activity(self, frame: Frame) -> None:
+        if isinstance(frame, self.idle_frames):
+            self._last_activity = now()
+
+    async def _downstream_arrived(self, frame: Frame) -> None:
+        self._note_activity(frame)
+        if "frame_reached_end" in self._handlers:
+            await self._emit("frame_reached_end", frame)
+        if isinstance(frame, EndFrame):
+            self._spawn(self._finish(TaskState.ENDED))
+        elif isinstance(frame, StopWhenDoneFrame):
+            await self.stop_when_done()
+        elif isinstance(frame, ErrorFrame):
+            await self._handle_error(frame)
+
+    async def _upstream_arrived(self, frame: Frame) -> None:
+        self._note_activity(frame)
+        if isinstance(frame, ErrorFrame):
+            await self._handle_error(frame)
+        elif isinstance(frame, EndTaskFrame):
+            await self.stop_when_done()
+        elif isinstance(frame, CancelTaskFrame):
+            self._spawn(self.cancel(frame.reason))
+
+    async def _handle_error(self, frame: ErrorFrame) -> None:
+        from voiceframe.log import logger
+
+        self.errors.append(frame)
+        logger.bind(session_id=self.session_id).warning("{}: {}", self.name, frame.error)
+        await self._emit("error", frame)
+        if frame.fatal or self.error_policy is ErrorPolicy.CANCEL:
+            self._spawn(self.cancel(f"error: {frame.error}"))
+        elif self.error_policy is ErrorPolicy.END:
+            await self.stop_when_done()
+
+    # --------------------------------------------------------------------------- end and cancel
+
+    async def cancel(self, reason: str | None = None) -> None:
+        """Stop the session now. Returns within ``cancel_timeout``, whatever the processors do."""
+        if self._state is TaskState.NEW:
+            self._state = TaskState.CANCELLED
+            return
+        if self.has_finished or self._done is None:
+            return
+        if asyncio.current_task() is self._pump:
+            # called from inside the pipeline: cancelling the pump here would cancel ourselves
+            self._spawn(self.cancel(reason))
+            return
+        self._state = TaskState.CANCELLED
+        deadline = now() + self.cancel_timeout
+        self._inbox.clear()
+        frame = CancelFrame(reason=reason)
+        try:
+            await asyncio.wait_for(self._source.push(frame, DOWNSTREAM), self.cancel_timeout / 2)
+        except TimeoutError:
+            from voiceframe.log import logger
+
+            logger.error("{}: a processor did not handle the CancelFrame in time", self.name)
+        await self._shutdown(deadline)
+
+    async def _finish(self, state: TaskState) -> None:
+        if self.has_finished:
+            return
+        self._state = state
+        await self._shutdown(now() + self.cancel_timeout)
+
+    async def _shutdown(self, deadline: float) -> None:
+        from voiceframe.log import logger
+
+        current = asyncio.current_task()
+        tasks: list[asyncio.Task[Any]] = []
+        if self._pump is not None and self._pump is not current and not self._pump.done():
+            self._pump.cancel()
+            tasks.append(self._pump)
+        for p in [self._root, *flatten([self.pipeline])]:
+            tasks.extend(p.owned_tasks())
+            for t in p.owned_tasks():
+                t.cancel()
+        helpers = [t for t in self._helpers if t is not current and not t.done()]
+        for t in helpers:
+            t.cancel()
+        tasks.extend(helpers)
+        # keep cancelling: a task that swallows one cancellation gets another, until the deadline
+        while tasks:
+            remaining = deadline - now()
+            if remaining <= 0:
+                break
+            _, pending = await asyncio.wait(tasks, timeout=min(remaining, 0.05))
+            tasks = list(pending)
+            for t in tasks:
+                t.cancel()
+        if tasks:
+            self.leaked_tasks = tasks
+            logger.error(
+                "{}: {} task(s) ignored cancellation and are abandoned: {}",
+                self.name,
+                len(tasks),
+                ", ".join(t.get_name() for t in tasks),
+            )
+        try:
+            await asyncio.wait_for(self._root.cleanup(), max(deadline - now(), 0.01))
+        except TimeoutError:
+            logger.error("{}: processor cleanup did not finish in time", self.name)
+        if self._hub is not None:
+            await self._hub.stop(timeout=max(deadline - now(), 0.01))
+        if self._done is not None and not self._done.done():
+            self._done.set_result(self._state)
+
+
+class PipelineRunner:
+    """Runs many tasks in one process; SIGINT/SIGTERM cancel them all cleanly.
+
+    Example::
+
+        runner = PipelineRunner()
+        await runner.run(task_a, task_b)
+    """
+
+    def __init__(self, *, handle_signals: bool = True) -> None:
+        self.handle_signals = handle_signals
+        self._tasks: list[PipelineTask] = []
+        self._running: dict[PipelineTask, asyncio.Task[TaskState]] = {}
+        self.signalled: int | None = None
+        self._cancels: set[asyncio.Future[None]] = set()
+
+    async def add(self, task: PipelineTask) -> None:
+        """Start ``task`` now (also while :meth:`run` is waiting)."""
+        self._tasks.append(task)
+        self._running[task] = asyncio.ensure_future(task.run())
+
+    async def run(self, *tasks: PipelineTask) -> dict[PipelineTask, TaskState]:
+        """Run ``tasks`` (and any added meanwhile) until all have finished."""
+        for t in tasks:
+            await self.add(t)
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        if self.handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, self._on_signal, sig)
+                    installed.append(sig)
+                except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+                    pass
+        try:
+            while True:
+                pending = [f for f in self._running.values() if not f.done()]
+                if not pending:
+                    break
+                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+        results: dict[PipelineTask, TaskState] = {}
+        for task, fut in self._running.items():
+            exc = fut.exception() if not fut.cancelled() else None
+            results[task] = task.state if exc is None and not fut.cancelled() else TaskState.CANCELLED
+        return results
+
+    def _on_signal(self, sig: int) -> None:
+        self.signalled = sig
+        for task in self._tasks:
+            cancelling = asyncio.ensure_future(task.cancel(f"signal {signal.Signals(sig).name}"))
+            self._cancels.add(cancelling)
+            cancelling.add_done_callback(self._cancels.discard)
+
+    async def cancel(self) -> None:
+        """Cancel every task."""
+        await asyncio.gather(*(t.cancel("runner cancelled") for t in self._tasks))
