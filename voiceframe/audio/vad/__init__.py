@@ -1,0 +1,1 @@
+"""Voice activity detection: Silero model files, the shared ONNX session, and the VAD state machine."""
