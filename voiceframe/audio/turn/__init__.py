@@ -1,0 +1,1 @@
+"""End-of-turn analysis: the Smart Turn v3 audio model and a transcript-based signal."""
