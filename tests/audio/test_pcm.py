@@ -101,7 +101,7 @@ def test_rms_dbfs_and_volume() -> None:
 
 
 def test_volume_meter_smooths_exponentially() -> None:
-    m = VolumeMeter(factor=0.2)
+    m = VolumeMeter(factor=0.2, attack=None)
     tone = gen.sine(0.032, dbfs=-30)  # volume 0.8
     values = [m.update(tone) for _ in range(20)]
     assert values[0] == pytest.approx(0.16, abs=0.01)
@@ -109,6 +109,11 @@ def test_volume_meter_smooths_exponentially() -> None:
     assert values[-1] == pytest.approx(0.8, abs=0.01)
     m.reset()
     assert m.volume == 0.0
+    fast = VolumeMeter(factor=0.2, attack=0.5)
+    assert fast.update(tone) == pytest.approx(0.4, abs=0.01)
+    assert fast.update(gen.silence(0.032)) == pytest.approx(0.32, abs=0.01)  # falls with the slow factor
+    with pytest.raises(ValueError):
+        VolumeMeter(attack=0.0)
 
 
 def test_generators_are_deterministic_and_levelled() -> None:

@@ -43,19 +43,29 @@ def exp_smoothing(value: float, previous: float, factor: float) -> float:
 
 
 class VolumeMeter:
-    """Per-stream smoothed volume: feed each analysis window, read the smoothed 0..1 volume."""
+    """Per-stream smoothed volume: feed each analysis window, read the smoothed 0..1 volume.
 
-    __slots__ = ("factor", "volume")
+    Smoothing is asymmetric: rising levels use ``attack`` and falling levels ``factor``. A symmetric
+    0.2 per 32 ms window (Pipecat's) needs ~7 windows to climb from silence past 0.6, which delays
+    speech onset by ~200 ms; a fast attack removes that delay, while the slow release still keeps the
+    gate open through the short dips between words. Transients such as clicks that open the volume
+    gate do not start speech: the model's confidence must agree.
+    """
 
-    def __init__(self, factor: float = 0.2) -> None:
-        if not 0.0 < factor <= 1.0:
-            raise ValueError(f"smoothing factor must be in (0, 1], got {factor}")
+    __slots__ = ("attack", "factor", "volume")
+
+    def __init__(self, factor: float = 0.2, attack: float | None = 0.5) -> None:
+        for name, value in (("factor", factor), ("attack", factor if attack is None else attack)):
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"smoothing {name} must be in (0, 1], got {value}")
         self.factor = factor
+        self.attack = factor if attack is None else attack
         self.volume = 0.0
 
     def update(self, pcm: PCMLike) -> float:
         """Add one window and return the new smoothed volume."""
-        self.volume = exp_smoothing(normalized_volume(rms_dbfs(pcm)), self.volume, self.factor)
+        level = normalized_volume(rms_dbfs(pcm))
+        self.volume = exp_smoothing(level, self.volume, self.attack if level > self.volume else self.factor)
         return self.volume
 
     def reset(self) -> None:

@@ -89,11 +89,12 @@ def _is_unfinished_number(words: list[str]) -> bool:
     return False
 
 
-def combine(probability: float, signal: float, weight: float = 2.0) -> float:
+def combine(probability: float, signal: float, weight: float = 3.0) -> float:
     """Shift a turn-complete probability by a transcript signal, in log-odds space.
 
-    ``weight`` is how many nats a signal of +-1 adds: with the default, 0.5 becomes 0.12 after a
-    strong "unfinished" cue (-0.9) and 0.80 after a closing phrase (+0.8). A signal of 0 changes
+    ``weight`` is how many nats a signal of +-1 adds. With the default, a strong "unfinished" cue
+    (-0.9) turns 0.5 into 0.06 and 0.9 into 0.38 (a sentence that ends in "to" is not finished,
+    whatever its prosody), and a closing phrase (+0.8) turns 0.5 into 0.92. A signal of 0 changes
     nothing, and the result is always in (0, 1).
     """
     if not 0.0 <= probability <= 1.0:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from voiceframe.audio.pcm import PCMLike, as_int16
@@ -165,8 +166,11 @@ class VADAnalyzer:
         self._run_windows = self._run_start = self._windows_since_reset = self._low_windows = 0
 
     def feed(self, pcm: PCMLike) -> list[VADEvent]:
-        """Analyse ``pcm`` (buffering any partial window) and return the events it caused, in order."""
-        data = pcm.tobytes() if not isinstance(pcm, bytes | bytearray | memoryview) else pcm
+        """Analyse ``pcm`` (buffering any partial window) and return the events it caused, in order.
+
+        ``pcm`` is mono int16: bytes (any length, even a split sample) or an int16 array.
+        """
+        data = as_int16(pcm).tobytes() if isinstance(pcm, np.ndarray) else pcm
         events: list[VADEvent] = []
         for window in self._chunker.push(data):
             event = self.step(window, self._stream.score(window))
@@ -176,7 +180,7 @@ class VADAnalyzer:
 
     def windows(self, pcm: PCMLike) -> list[bytes]:
         """Buffer ``pcm`` and return the complete windows for the caller to score (see :func:`feed_many`)."""
-        data = pcm.tobytes() if not isinstance(pcm, bytes | bytearray | memoryview) else pcm
+        data = as_int16(pcm).tobytes() if isinstance(pcm, np.ndarray) else pcm
         return self._chunker.frames(data)
 
     def step(self, window: PCMLike, confidence: float) -> VADEvent | None:
