@@ -170,11 +170,11 @@ class ParallelPipeline(FrameProcessor):
                 self._cancelled = True
             else:
                 await self._handle_interruption(frame)  # type: ignore[arg-type]
+        if frame.epoch < 0:
+            frame.epoch = self._epoch
         elif not frame.is_system and frame.interruptible and frame.epoch < self._epoch:
             self.dropped_stale += 1
             return
-        if frame.epoch < 0:
-            frame.epoch = self._epoch
         self._pending[frame] = self._all_branches
         for b in self._branches:
             if direction == DOWNSTREAM:

@@ -107,7 +107,8 @@ class FrameProcessor:
     async def push(self, frame: Frame, direction: FrameDirection = DOWNSTREAM) -> None:
         """Send a frame to the next processor in ``direction``.
 
-        A frame that has no epoch yet gets this processor's current epoch.
+        A frame that has no epoch yet gets this processor's current epoch (an InterruptionFrame without
+        one opens the next epoch).
         """
         if not isinstance(frame, Frame):
             raise TypeError(
@@ -115,6 +116,8 @@ class FrameProcessor:
                 "wrap the value in a frame (e.g. TextFrame(text=...))"
             )
         if frame.epoch < 0:
+            if frame.role == ROLE_INTERRUPTION:
+                self._epoch += 1  # an interruption without an epoch opens the next one
             frame.epoch = self._epoch
         target = self._next if direction == DOWNSTREAM else self._prev
         if target is None:
@@ -172,7 +175,8 @@ class FrameProcessor:
             tasks = list(self._tasks)
             for t in tasks:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # asyncio.wait, not gather: if the caller gives up on us, we stop at once
+            await asyncio.wait(tasks)
 
     def owned_tasks(self) -> list[asyncio.Task[Any]]:
         return [t for t in (self._tasks or ()) if not t.done()]
@@ -405,7 +409,7 @@ class QueuedFrameProcessor(FrameProcessor):
         self._worker = None
         if worker is not None and not worker.done():
             worker.cancel()
-            await asyncio.gather(worker, return_exceptions=True)
+            await asyncio.wait((worker,))
         await super().cleanup()
 
     def owned_tasks(self) -> list[asyncio.Task[Any]]:

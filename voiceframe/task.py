@@ -22,6 +22,7 @@ from enum import Enum
 from typing import Any
 
 from voiceframe.frames import (
+    ROLE_INTERRUPTION,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     CancelFrame,
@@ -95,6 +96,7 @@ class _Source(FrameProcessor):
 
     async def _receive(self, frame: Frame, direction: FrameDirection) -> None:
         if direction == UPSTREAM:
+            self._task._follow_epoch(frame)
             await self._task._upstream_arrived(frame)
         else:
             await self.push(frame, direction)
@@ -109,6 +111,7 @@ class _Sink(FrameProcessor):
 
     async def _receive(self, frame: Frame, direction: FrameDirection) -> None:
         if direction == DOWNSTREAM:
+            self._task._follow_epoch(frame)
             await self._task._downstream_arrived(frame)
         else:
             await self.push(frame, direction)
@@ -239,7 +242,16 @@ class PipelineTask:
         if not self._end_queued and not self.has_finished:
             await self.queue_frame(EndFrame())
 
+    def _follow_epoch(self, frame: Frame) -> None:
+        # frames fed in later must carry the newest epoch, or processors would drop them as stale
+        if frame.role == ROLE_INTERRUPTION and frame.epoch > self._source._epoch:
+            self._source._epoch = self._sink._epoch = frame.epoch
+
     async def _deliver(self, frame: Frame, direction: FrameDirection) -> None:
+        if frame.role == ROLE_INTERRUPTION:
+            if frame.epoch < 0:
+                frame.epoch = self._source._epoch + 1
+            self._follow_epoch(frame)
         if direction == DOWNSTREAM:
             await self._source.push(frame, DOWNSTREAM)
         else:
@@ -423,10 +435,12 @@ class PipelineTask:
                 len(tasks),
                 ", ".join(t.get_name() for t in tasks),
             )
-        try:
-            await asyncio.wait_for(self._root.cleanup(), max(deadline - now(), 0.01))
-        except TimeoutError:
+        cleanup = asyncio.ensure_future(self._root.cleanup())
+        _, unfinished = await asyncio.wait((cleanup,), timeout=max(deadline - now(), 0.01))
+        if unfinished:
             logger.error("{}: processor cleanup did not finish in time", self.name)
+            cleanup.cancel()
+            await asyncio.wait((cleanup,))
         if self._hub is not None:
             await self._hub.stop(timeout=max(deadline - now(), 0.01))
         if self._done is not None and not self._done.done():
