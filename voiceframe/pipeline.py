@@ -45,9 +45,7 @@ class Pipeline(FrameProcessor):
             items = [FrameProcessor(name=f"{self.name}.passthrough")]
         for p in items:
             if not isinstance(p, FrameProcessor):
-                raise TypeError(
-                    f"{self.name}: pipeline elements must be FrameProcessor instances, got {p!r}"
-                )
+                raise TypeError(f"{self.name}: pipeline elements must be FrameProcessor instances, got {p!r}")
             if p is self:
                 raise ValueError(f"{self.name}: a pipeline cannot contain itself")
         seen: set[int] = set()

@@ -32,7 +32,9 @@ class FakeRecorder(FrameProcessor):
         self.interruptions.append(frame)
 
     def texts(self, direction: FrameDirection | None = None) -> list[str]:
-        return [f.text for f, d in self.seen if isinstance(f, TextFrame) and (direction is None or d == direction)]
+        return [
+            f.text for f, d in self.seen if isinstance(f, TextFrame) and (direction is None or d == direction)
+        ]
 
 
 class FakeSlowService(QueuedFrameProcessor):

@@ -45,7 +45,9 @@ async def test_nested_pipelines_keep_order_and_add_no_hop() -> None:
     outer = Pipeline([a, inner, d])
     assert a._next is b and b._next is c and c._next is d and d._prev is c
     assert [p.name for p in outer.flatten()] == ["a", "b", "c", "d"]
-    result = await run_processor(outer, [TextFrame(text="1"), Upstream(TextFrame(text="u")), TextFrame(text="2")])
+    result = await run_processor(
+        outer, [TextFrame(text="1"), Upstream(TextFrame(text="u")), TextFrame(text="2")]
+    )
     assert texts(result.downstream) == ["1", "2"]
     assert texts(result.upstream) == ["u"]
     assert c.texts(DOWNSTREAM) == ["1", "2"] and c.texts(UPSTREAM) == ["u"]

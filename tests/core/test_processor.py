@@ -42,7 +42,13 @@ async def test_system_frame_overtakes_queued_data() -> None:
     slow = FakeSlowService(delay=1.0)
     result = await run_processor(
         Pipeline([slow]),
-        [TextFrame(text="a"), TextFrame(text="b"), TextFrame(text="c"), Wait(0.1), UserStartedSpeakingFrame()],
+        [
+            TextFrame(text="a"),
+            TextFrame(text="b"),
+            TextFrame(text="c"),
+            Wait(0.1),
+            UserStartedSpeakingFrame(),
+        ],
     )
     kinds = [type(f).__name__ if not isinstance(f, TextFrame) else f.text for f in result.downstream]
     assert kinds == ["UserStartedSpeakingFrame", "a", "b", "c"]
@@ -74,7 +80,9 @@ async def test_interruption_cancels_in_flight_work_drops_queued_and_keeps_uninte
     out = [f for f in result.downstream if not isinstance(f, InterruptionFrame)]
     assert out[0] is result_frame  # uninterruptible frame survived, in order
     assert texts(out) == ["after-interruption"]
-    interruption_time = result.times[[isinstance(f, InterruptionFrame) for f in result.downstream].index(True)]
+    interruption_time = result.times[
+        [isinstance(f, InterruptionFrame) for f in result.downstream].index(True)
+    ]
     assert interruption_time == pytest.approx(0.5)  # reached the end at once, not after 'a'
 
 
@@ -195,7 +203,8 @@ async def test_output_audio_is_stamped_with_the_pushing_processors_epoch() -> No
                 await self.push(OutputAudioRawFrame(audio=b"\x00\x00" * 160, sample_rate=16000))
 
     result = await run_processor(
-        Pipeline([FakeAudioSource()]), [TextFrame(text="a"), Wait(0.01), InterruptionFrame(), TextFrame(text="b")]
+        Pipeline([FakeAudioSource()]),
+        [TextFrame(text="a"), Wait(0.01), InterruptionFrame(), TextFrame(text="b")],
     )
     epochs = [f.epoch for f in result.of_type(OutputAudioRawFrame)]
     assert epochs == [0, 1]

@@ -149,7 +149,9 @@ class FakeFailing(FrameProcessor):
         (ErrorPolicy.CANCEL, TaskState.CANCELLED, []),
     ],
 )
-async def test_error_policy_is_applied(policy: ErrorPolicy, expected_state: TaskState, processed_after: list[str]) -> None:
+async def test_error_policy_is_applied(
+    policy: ErrorPolicy, expected_state: TaskState, processed_after: list[str]
+) -> None:
     slow = FakeSlowService(delay=1.0)
     errors: list[ErrorFrame] = []
     task = PipelineTask(Pipeline([FakeFailing(), slow]), error_policy=policy)
