@@ -13,9 +13,9 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 install: $(BIN)/python
-	$(PIP) -e ".[test,audio,websocket,webrtc,bench]" $(foreach p,$(PLUGINS),-e $(dir $(p)))
-	# model weights that ship inside wheels; --no-deps keeps torch out
-	$(PIP) --no-deps silero-vad "pipecat-ai==1.14.0"
+	$(PIP) -e ".[test,audio,websocket,webrtc,bench,pipecat]" $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	# the Silero model ships inside this wheel; --no-deps keeps torch out
+	$(PIP) --no-deps silero-vad
 
 demo: install
 	$(BIN)/python examples/hello_pipeline.py
@@ -28,5 +28,4 @@ lint: install
 	$(BIN)/mypy --strict voiceframe
 
 bench: install
-	$(PIP) "pipecat-ai==1.14.0"
 	$(BIN)/python benchmarks/overhead.py
