@@ -1,0 +1,1 @@
+"""Service base classes (STT, LLM, TTS), fallbacks and the plugin registry."""

@@ -1,0 +1,173 @@
+"""Fail over between providers of one kind without rewiring the pipeline.
+
+>>> # llm = FallbackService([OpenAILLMService(...), AnthropicLLMService(...)], first_byte_timeout=4.0)
+
+Every wrapped service is started, ended and interrupted; requests go to the *active* one only. When it
+reports an error, or sends nothing within ``first_byte_timeout`` of a request, the wrapper marks it down,
+makes the next one active and sends the pending request again. A service that went down is tried again
+after ``retry_after`` seconds, so the preferred provider comes back when it recovers. Errors are reported
+upstream as non-fatal while another provider is up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from voiceframe.frames import (
+    ErrorFrame,
+    Frame,
+    FunctionCallInProgressFrame,
+    LLMContextFrame,
+    LLMTextFrame,
+    TextFrame,
+    TranscriptionFrame,
+    TTSAudioRawFrame,
+    TTSSpeakFrame,
+    now,
+)
+from voiceframe.pipeline import ParallelPipeline
+from voiceframe.processor import DOWNSTREAM, UPSTREAM, FrameDirection
+from voiceframe.services.base import AIService
+
+_REQUESTS: dict[str, tuple[type[Frame], ...]] = {
+    "llm": (LLMContextFrame,),
+    "tts": (TTSSpeakFrame, TextFrame),
+    "stt": (),
+}
+_RESPONSES: dict[str, tuple[type[Frame], ...]] = {
+    "llm": (LLMTextFrame, FunctionCallInProgressFrame),
+    "tts": (TTSAudioRawFrame,),
+    "stt": (TranscriptionFrame,),
+}
+
+
+class FallbackService(ParallelPipeline):
+    """Routes to the first healthy service of a list; moves on when it fails, back when it recovers."""
+
+    def __init__(
+        self,
+        services: Sequence[AIService],
+        *,
+        first_byte_timeout: float | None = 10.0,
+        retry_after: float = 30.0,
+        name: str | None = None,
+    ) -> None:
+        if not services:
+            raise ValueError("FallbackService needs at least one service")
+        kinds = {s.kind for s in services}
+        if len(kinds) != 1:
+            raise ValueError(f"FallbackService services must be of one kind, got {sorted(kinds)}")
+        super().__init__(
+            *([s] for s in services), name=name or f"Fallback({'|'.join(s.name for s in services)})"
+        )
+        self.services = list(services)
+        self.kind = services[0].kind
+        self.first_byte_timeout = first_byte_timeout
+        self.retry_after = retry_after
+        self.active = 0
+        self._down_since: dict[int, float] = {}
+        self._request: Frame | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.switches: list[tuple[float, str, str]] = []
+
+    def _healthy(self) -> int | None:
+        """The preferred service that is up (or due for a retry); None if all are down."""
+        t = now()
+        for i in range(len(self.services)):
+            since = self._down_since.get(i)
+            if since is None or t - since >= self.retry_after:
+                return i
+        return None
+
+    def _choose(self) -> int:
+        healthy = self._healthy()
+        if healthy is not None:
+            return healthy
+        return min(self._down_since, key=lambda i: self._down_since[i])  # all down: the oldest failure
+
+    async def _receive(self, frame: Frame, direction: FrameDirection) -> None:
+        if frame.role or frame.is_system:
+            await super()._receive(frame, direction)  # lifecycle and system frames: every service
+            return
+        if frame.epoch < 0:
+            frame.epoch = self._epoch
+        elif frame.interruptible and frame.epoch < self._epoch:
+            self.dropped_stale += 1
+            return
+        if direction == DOWNSTREAM and isinstance(frame, _REQUESTS[self.kind]):
+            choice = self._choose()
+            if choice != self.active:
+                self._switch(choice, "preferred provider retried")
+            self._request = frame
+            self._arm_timer()
+        target = self._branches[self.active]
+        self._pending_entry(frame)
+        if direction == DOWNSTREAM:
+            await target.head()._receive(frame, direction)
+        else:
+            await target.tail()._receive(frame, direction)
+
+    def _pending_entry(self, frame: Frame) -> None:
+        # only the active branch sees it: it leaves when that branch lets it out
+        self._pending[frame] = 1 << self.active
+
+    def _arm_timer(self) -> None:
+        self._disarm_timer()
+        if self.first_byte_timeout is not None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.first_byte_timeout, self._on_timeout)
+
+    def _disarm_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timeout(self) -> None:
+        self._timer = None
+        failed = self.active
+        self.create_task(self._fail_over(failed, "no first byte within the timeout"))
+
+    def _switch(self, index: int, why: str) -> None:
+        self.switches.append((now(), self.services[self.active].name, self.services[index].name))
+        self.active = index
+
+    async def _fail_over(self, failed: int, why: str, error: ErrorFrame | None = None) -> None:
+        if failed != self.active:
+            return
+        self._down_since[failed] = now()
+        nxt = self._healthy()
+        healthy = nxt is not None
+        message = f"{self.name}: {self.services[failed].name} failed ({why})"
+        if nxt is not None:
+            self._switch(nxt, why)
+            message += f"; switched to {self.services[nxt].name}"
+        else:
+            message += "; no provider left"
+        await self.push(
+            ErrorFrame(
+                error=message if error is None else f"{message}: {error.error}",
+                fatal=not healthy,
+                processor=self.name,
+                exception=error.exception if error is not None else None,
+            ),
+            UPSTREAM,
+        )
+        request = self._request
+        if healthy and request is not None:
+            self._arm_timer()
+            self._pending_entry(request)
+            await self._branches[self.active].head()._receive(request, DOWNSTREAM)
+
+    async def _branch_output(self, branch: int, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, ErrorFrame) and direction == UPSTREAM and not frame.role:
+            if branch == self.active:
+                self._disarm_timer()
+                await self._fail_over(branch, "error", frame)
+            return
+        if branch != self.active and not frame.role and not frame.is_system:
+            return  # a late answer from a provider we moved away from
+        if branch == self.active and isinstance(frame, _RESPONSES[self.kind]):
+            self._disarm_timer()
+            self._request = None
+        await super()._branch_output(branch, frame, direction)
