@@ -1,0 +1,370 @@
+"""The base output transport: plays bot audio in real time and releases each word as it is heard.
+
+:class:`OutputTransport` takes audio (``OutputAudioRawFrame``, ``TTSAudioRawFrame``), re-chunks it
+(20 ms by default), and hands each chunk to :meth:`OutputTransport.write_audio` exactly when it is
+due on the pipeline clock, so the sink never holds more than a chunk and an interruption stops the
+bot within one chunk. Subclasses (websocket, WebRTC, file) override two methods:
+
+* ``async write_audio(chunk)``: send one chunk (an ``OutputAudioRawFrame`` whose ``pts`` is the
+  pipeline-clock time it starts playing). Called in order, at real-time pace.
+* ``async clear()``: the user interrupted; tell the client to drop audio it has buffered
+  (Twilio ``clear``, a WebRTC data-channel message, ...).
+
+and may override :meth:`OutputTransport.on_word` (a word became audible, e.g. to send captions).
+
+**Word timing contract.** A ``TTSTextFrame``'s ``pts`` is seconds from the start of its TTS
+context's audio (``context_id``; ``TTSStartedFrame``/``TTSStoppedFrame`` bracket a context). The
+transport maps it onto the playout clock through the context's own audio (gaps in the audio stream
+are accounted for) and sends the word downstream exactly when playout reaches it, whether the word
+arrived before or after its audio. A word with ``pts=None`` (a TTS without timestamps) gets a time
+estimated from the context's audio duration and character counts. A released word has been heard:
+it is marked uninterruptible, so no queue or epoch check after the transport can drop it, and an
+assistant aggregator placed after the transport commits exactly the heard words.
+
+Other data and control frames (``LLMFullResponseStartFrame``/``EndFrame``, ``TTSStartedFrame``/
+``StoppedFrame``, ...) leave when the audio queued before them has played, so they stay in order
+with the audio. ``BotStartedSpeakingFrame``/``BotStoppedSpeakingFrame`` go both ways; "stopped"
+follows ``stop_gap`` seconds of silence.
+
+On ``InterruptionFrame``: words whose time has come are released, then all queued audio and words are
+dropped at once, contexts of the interrupted turn are closed (late words for them are dropped),
+"stopped speaking" is sent and :meth:`OutputTransport.clear` is called, all before the interruption
+travels on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from voiceframe.audio.rechunk import Rechunker
+from voiceframe.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    EndFrame,
+    Frame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    StartFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    TTSTextFrame,
+    now,
+)
+from voiceframe.processor import DOWNSTREAM, UPSTREAM, FrameDirection, QueuedFrameProcessor
+
+__all__ = ["OutputTransport"]
+
+_AUDIO, _FRAME, _WORD = 0, 1, 2
+_MAX_CLOSED_CONTEXTS = 64
+
+
+@dataclass(slots=True)
+class _Context:
+    """Playout bookkeeping of one TTS context."""
+
+    audio: float = 0.0  # seconds of the context's audio scheduled so far
+    # (context offset, playout time) wherever the context's audio restarts after a gap
+    segments: list[tuple[float, float]] = field(default_factory=list)
+    pending: list[tuple[float, int, TTSTextFrame]] = field(default_factory=list)  # pts beyond audio
+    estimated: list[TTSTextFrame] = field(default_factory=list)  # pts=None
+    stopped: bool = False
+
+    def time_of(self, pts: float) -> float:
+        offset, start = self.segments[0]
+        for off, t in self.segments:
+            if off > pts:
+                break
+            offset, start = off, t
+        return start + max(pts - offset, 0.0)
+
+    def estimate(self, total_audio: float) -> list[tuple[float, TTSTextFrame]]:
+        """Context offsets for ``pts=None`` words spread over ``total_audio`` by character count."""
+        words = self.estimated
+        chars = sum(len(w.text.strip()) + 1 for w in words)
+        out: list[tuple[float, TTSTextFrame]] = []
+        position = 0
+        for w in words:
+            out.append((total_audio * position / chars if chars else 0.0, w))
+            position += len(w.text.strip()) + 1
+        return out
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class OutputTransport(QueuedFrameProcessor):
+    """Base output transport. Subclass and override :meth:`write_audio` and :meth:`clear`."""
+
+    def __init__(
+        self,
+        *,
+        chunk_seconds: float = 0.02,
+        stop_gap: float = 0.35,
+        push_audio_downstream: bool = False,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        if chunk_seconds <= 0:
+            raise ValueError("chunk_seconds must be positive")
+        if stop_gap < 0:
+            raise ValueError("stop_gap must be >= 0")
+        self.chunk_seconds = chunk_seconds
+        self.stop_gap = stop_gap
+        self.push_audio_downstream = push_audio_downstream
+        self.speaking = False
+        self._heap: list[tuple[float, int, int, Any]] = []
+        self._seq = itertools.count()
+        self._tail = 0.0  # playout time at which the audio scheduled so far ends
+        self._last_audio_end = 0.0
+        self._contexts: OrderedDict[str | None, _Context] = OrderedDict()
+        self._dead: OrderedDict[str, None] = OrderedDict()  # contexts closed by an interruption
+        self._rechunker: Rechunker | None = None
+        self._format: tuple[int, int] = (0, 0)
+        self._chunk_context: str | None = None
+        self._player_wakeup: asyncio.Future[None] | None = None
+        self._player: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+
+    # ----------------------------------------------------------------------------- the sink seam
+
+    async def write_audio(self, chunk: OutputAudioRawFrame) -> None:
+        """Send one chunk to the client; called when it is due (``chunk.pts``). Override this."""
+
+    async def clear(self) -> None:
+        """The user interrupted: tell the client to drop any audio it has buffered. Override this."""
+
+    async def on_word(self, frame: TTSTextFrame) -> None:
+        """A word has just become audible (before it is sent downstream). Override for captions."""
+
+    # --------------------------------------------------------------------------------- lifecycle
+
+    async def on_start(self, frame: StartFrame) -> None:
+        self._player = self.create_task(self._play(), name=f"{self.name}:player")
+
+    async def on_end(self, frame: EndFrame) -> None:
+        # play everything out, then stop
+        self._flush_chunk()
+        for ctx in self._contexts.values():
+            self._settle_context(ctx)
+        self._idle.clear()
+        self._wake()
+        if self._player is not None and not self._player.done():
+            await self._idle.wait()
+        if self.speaking:
+            await self._set_speaking(False)
+        if self._player is not None:
+            self._player.cancel()
+
+    async def on_interruption(self, frame: InterruptionFrame) -> None:
+        t = now()
+        # 1. whatever playout has reached was heard: release it before the interruption travels on
+        due: list[tuple[float, int, int, Any]] = []
+        while self._heap and self._heap[0][0] <= t:
+            due.append(heapq.heappop(self._heap))
+        for ctx in self._contexts.values():
+            if ctx.estimated and ctx.segments:
+                for offset, word in ctx.estimate(ctx.audio):
+                    when = ctx.time_of(offset)
+                    if when <= t:
+                        due.append((when, next(self._seq), _WORD, word))
+                ctx.estimated.clear()
+        due.sort(key=lambda e: (e[0], e[1]))
+        keep = [e for e in self._heap if e[2] == _FRAME and not e[3][0].interruptible]
+        self._heap.clear()
+        for _, _, kind, payload in due:
+            if kind == _WORD:
+                await self._release_word(payload)
+            elif kind == _FRAME:
+                await self.push(payload[0], payload[1])
+        # 2. uninterruptible frames (function-call results, ...) no longer wait for audio
+        for _, _, _, (f, d) in sorted(keep, key=lambda e: (e[0], e[1])):
+            await self.push(f, d)
+        # 3. drop all queued audio and words; stale words of these contexts are refused from now on
+        for cid in self._contexts:
+            if cid is not None:
+                self._dead[cid] = None
+        while len(self._dead) > _MAX_CLOSED_CONTEXTS:
+            self._dead.popitem(last=False)
+        self._contexts.clear()
+        if self._rechunker is not None:
+            self._rechunker.clear()
+        self._tail = t
+        if self.speaking:
+            await self._set_speaking(False)
+        self._wake()
+        await self.clear()
+
+    # ------------------------------------------------------------------------------------ intake
+
+    async def process(self, frame: Frame, direction: FrameDirection) -> None:
+        if direction == UPSTREAM or frame.is_system:
+            await self.push(frame, direction)
+        elif isinstance(frame, OutputAudioRawFrame):
+            self._take_audio(frame)
+        elif isinstance(frame, TTSTextFrame):
+            self._take_word(frame)
+        else:
+            self._take_frame(frame, direction)
+        self._wake()
+
+    def _ctx_for(self, cid: str | None) -> _Context | None:
+        if cid is not None and cid in self._dead:
+            return None
+        ctx = self._contexts.get(cid)
+        if ctx is None:
+            ctx = self._contexts[cid] = _Context()
+            while len(self._contexts) > _MAX_CLOSED_CONTEXTS:
+                old_id, old = next(iter(self._contexts.items()))
+                if not old.stopped:
+                    break
+                del self._contexts[old_id]
+        return ctx
+
+    def _take_audio(self, frame: OutputAudioRawFrame) -> None:
+        cid = frame.context_id if isinstance(frame, TTSAudioRawFrame) else None
+        if cid is not None and cid in self._dead:
+            return
+        fmt = (frame.sample_rate, frame.num_channels)
+        if self._rechunker is None or fmt != self._format or cid != self._chunk_context:
+            self._flush_chunk()
+            self._format = fmt
+            self._chunk_context = cid
+            self._rechunker = Rechunker.for_duration(
+                self.chunk_seconds, frame.sample_rate, frame.num_channels
+            )
+        for chunk in self._rechunker.push(frame.audio):
+            self._schedule_chunk(chunk)
+
+    def _flush_chunk(self) -> None:
+        if self._rechunker is not None:
+            rest = self._rechunker.flush()
+            if rest:
+                self._schedule_chunk(rest)
+
+    def _schedule_chunk(self, audio: bytes) -> None:
+        sample_rate, channels = self._format
+        start = max(now(), self._tail)
+        chunk = OutputAudioRawFrame(audio=audio, sample_rate=sample_rate, num_channels=channels, pts=start)
+        duration = chunk.duration
+        self._tail = start + duration
+        heapq.heappush(self._heap, (start, next(self._seq), _AUDIO, chunk))
+        ctx = self._ctx_for(self._chunk_context)
+        if ctx is None:
+            return
+        if not ctx.segments or abs(ctx.time_of(ctx.audio) - start) > 1e-9:
+            ctx.segments.append((ctx.audio, start))
+        ctx.audio += duration
+        pending = ctx.pending
+        while pending and pending[0][0] < ctx.audio:
+            pts, _, word = heapq.heappop(pending)
+            self._schedule_word(ctx.time_of(pts), word)
+
+    def _take_word(self, frame: TTSTextFrame) -> None:
+        ctx = self._ctx_for(frame.context_id)
+        if ctx is None:
+            return  # a late word of an interrupted context: never heard, never released
+        if frame.pts is None:
+            ctx.estimated.append(frame)
+        elif frame.pts < ctx.audio:
+            self._schedule_word(ctx.time_of(frame.pts), frame)
+        else:
+            heapq.heappush(ctx.pending, (frame.pts, next(self._seq), frame))
+
+    def _schedule_word(self, when: float, frame: TTSTextFrame) -> None:
+        heapq.heappush(self._heap, (when, next(self._seq), _WORD, frame))
+
+    def _take_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        self._flush_chunk()
+        if isinstance(frame, TTSStartedFrame):
+            if frame.context_id is not None and frame.context_id in self._dead:
+                return
+            self._contexts.pop(frame.context_id, None)
+            self._ctx_for(frame.context_id)
+        elif isinstance(frame, TTSStoppedFrame):
+            if frame.context_id is not None and frame.context_id in self._dead:
+                return
+            ctx = self._contexts.get(frame.context_id)
+            if ctx is not None:
+                self._settle_context(ctx)
+        start = max(now(), self._tail)
+        heapq.heappush(self._heap, (start, next(self._seq), _FRAME, (frame, direction)))
+
+    def _settle_context(self, ctx: _Context) -> None:
+        """The context's audio is complete: place words that are still waiting."""
+        ctx.stopped = True
+        end = max(now(), self._tail) if not ctx.segments else ctx.time_of(ctx.audio)
+        if ctx.estimated:
+            for offset, word in ctx.estimate(ctx.audio):
+                self._schedule_word(ctx.time_of(offset) if ctx.segments else end, word)
+            ctx.estimated.clear()
+        while ctx.pending:  # timestamps beyond the audio: heard when the audio ends
+            _, _, word = heapq.heappop(ctx.pending)
+            self._schedule_word(end, word)
+
+    # ------------------------------------------------------------------------------------ player
+
+    def _wake(self) -> None:
+        w = self._player_wakeup
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def _wait(self, deadline: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._player_wakeup = fut = loop.create_future()
+        handle = None
+        if deadline is not None:
+            handle = loop.call_at(deadline, _resolve, fut)
+        try:
+            await fut
+        finally:
+            self._player_wakeup = None
+            if handle is not None:
+                handle.cancel()
+
+    async def _play(self) -> None:
+        heap = self._heap
+        while True:
+            t = now()
+            if heap and heap[0][0] <= t:
+                when, _, kind, payload = heapq.heappop(heap)
+                if kind == _AUDIO:
+                    if not self.speaking:
+                        await self._set_speaking(True)
+                    self._last_audio_end = when + payload.duration
+                    await self.write_audio(payload)
+                    if self.push_audio_downstream:
+                        await self.push(payload)
+                elif kind == _WORD:
+                    await self._release_word(payload)
+                else:
+                    await self.push(payload[0], payload[1])
+                continue
+            deadline = heap[0][0] if heap else None
+            if self.speaking:
+                stop_at = self._last_audio_end + self.stop_gap
+                if t >= stop_at and not (heap and heap[0][2] == _AUDIO and heap[0][0] <= stop_at):
+                    await self._set_speaking(False)
+                    continue
+                deadline = stop_at if deadline is None else min(deadline, stop_at)
+            if not heap and t >= self._last_audio_end:
+                self._idle.set()
+            await self._wait(deadline)
+
+    async def _release_word(self, frame: TTSTextFrame) -> None:
+        frame.interruptible = False  # it has been heard: a fact now, like a transcription
+        await self.on_word(frame)
+        await self.push(frame)
+
+    async def _set_speaking(self, speaking: bool) -> None:
+        self.speaking = speaking
+        cls = BotStartedSpeakingFrame if speaking else BotStoppedSpeakingFrame
+        await self.push(cls(), DOWNSTREAM)
+        await self.push(cls(), UPSTREAM)
