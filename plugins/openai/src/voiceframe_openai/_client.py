@@ -1,0 +1,102 @@
+"""What the three OpenAI services share: connection settings, the SDK client, error translation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+import openai
+from pydantic import SecretStr
+
+from voiceframe.log import logger
+from voiceframe.services.base import ServiceError
+from voiceframe.services.settings import MissingSecretError, ServiceSettings
+
+API_KEY_ENV = "OPENAI_API_KEY"
+
+
+class OpenAIConnection(ServiceSettings):
+    """Where and how to reach an OpenAI(-compatible) server."""
+
+    secret_env: ClassVar[dict[str, str]] = {"api_key": API_KEY_ENV}
+
+    api_key: SecretStr | None = None
+    #: e.g. "http://localhost:11434/v1" (Ollama), "http://localhost:8000/v1" (vLLM); None = api.openai.com
+    base_url: str | None = None
+    #: local servers (Ollama, vLLM without --api-key) need no key; OpenAI itself does
+    require_api_key: bool = True
+    timeout: float = 30.0
+    #: the SDK's own retries (429 with retry-after, 5xx, connection errors before the response starts)
+    max_retries: int = 2
+    #: at connect, open the HTTP connection (GET /models) so the first answer does not pay for it
+    warmup: bool = True
+
+
+def make_client(settings: OpenAIConnection) -> openai.AsyncOpenAI:
+    """An SDK client for ``settings``; a missing key is a fatal error naming OPENAI_API_KEY."""
+    if settings.require_api_key:
+        try:
+            key = settings.require_secret("api_key")
+        except MissingSecretError as exc:
+            raise ServiceError(str(exc), fatal=True) from None
+    else:
+        key = settings.api_key.get_secret_value() if settings.api_key else "not-needed"
+    return openai.AsyncOpenAI(
+        api_key=key, base_url=settings.base_url, timeout=settings.timeout, max_retries=settings.max_retries
+    )
+
+
+async def warm_up(client: openai.AsyncOpenAI) -> None:
+    """Open the connection and load the SDK's lazy parts before the first real request.
+
+    The first request of a process otherwise costs ~100-200 ms more (imports, TLS, pool); failures are
+    left for the real request to report.
+    """
+    try:
+        await client.with_options(max_retries=0, timeout=5.0).models.list()
+    except openai.OpenAIError as exc:
+        logger.debug("openai warm-up failed (the first request will tell): {}", exc)
+
+
+def connection_changed(old: ServiceSettings, new: ServiceSettings) -> bool:
+    fields = ("api_key", "base_url", "require_api_key", "timeout", "max_retries")
+    return any(getattr(old, f, None) != getattr(new, f, None) for f in fields)
+
+
+def api_message(exc: openai.APIStatusError) -> str:
+    """The provider's own error message (``{"error": {"message": ...}}``) or the SDK's summary."""
+    body: Any = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    return exc.message
+
+
+def translate(exc: Exception, where: str) -> Exception:
+    """A clear :class:`ServiceError` for an SDK or protocol failure (other exceptions unchanged)."""
+    if isinstance(exc, openai.AuthenticationError):
+        return ServiceError(
+            f"authentication failed (HTTP 401) at {where}: {api_message(exc)} "
+            f"(the key comes from the environment variable {API_KEY_ENV})"
+        )
+    if isinstance(exc, openai.RateLimitError):
+        retry_after = exc.response.headers.get("retry-after")
+        return ServiceError(
+            f"rate limited (HTTP 429) at {where}, retries used up: {api_message(exc)}",
+            retry_after=float(retry_after)
+            if retry_after and retry_after.replace(".", "").isdigit()
+            else None,
+        )
+    if isinstance(exc, openai.APIStatusError):
+        return ServiceError(f"HTTP {exc.status_code} from {where}: {api_message(exc)}")
+    if isinstance(exc, openai.APITimeoutError):
+        return ServiceError(f"timed out waiting for {where}")
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return ServiceError(f"connection to {where} failed: {type(cause).__name__}: {cause}")
+    if isinstance(exc, openai.APIError):
+        return ServiceError(f"error from {where}: {exc.message}")
+    if isinstance(exc, json.JSONDecodeError):
+        return ServiceError(f"malformed data from {where}: {exc}")
+    return exc
