@@ -97,6 +97,9 @@ def translate(exc: Exception, where: str) -> Exception:
         return ServiceError(f"connection to {where} failed: {type(cause).__name__}: {cause}")
     if isinstance(exc, openai.APIError):
         return ServiceError(f"error from {where}: {exc.message}")
+    if type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        # raw transport errors escape the SDK while a streamed body is read (with_streaming_response)
+        return ServiceError(f"connection to {where} failed: {type(exc).__name__}: {exc}")
     if isinstance(exc, json.JSONDecodeError):
         return ServiceError(f"malformed data from {where}: {exc}")
     return exc
