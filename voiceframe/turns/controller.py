@@ -219,10 +219,10 @@ class UserTurnController(FrameProcessor):
             await self._start_turn()
 
     async def _on_vad_start(self) -> None:
+        self._expire_pending()  # before marking the VAD as speaking: a stale pending speech ends here
         self._vad_speaking = True
         self._cancel_end()
         self._stopped_at = None
-        self._expire_pending()
         if self._state == _TURN:
             self._fresh = False  # the words of this new stretch are not transcribed yet
             return

@@ -168,6 +168,8 @@ class LLMTurnTagFilter(FrameProcessor):
         for marker, t in self.markers.items():
             if head.startswith(marker):
                 tag, rest = t, head[len(marker) :].lstrip(" ")
+                if tag is TurnTag.COMPLETE and not rest and not final:
+                    return  # hold the start until the first word, so no text leaves with a leading space
                 break
         else:
             if not final and (not head or any(m.startswith(head) for m in self.markers)):
