@@ -16,8 +16,8 @@ Two parts:
   - no marker at all: the response passes unchanged (fail open: a model that forgets the format must
     not make the bot mute).
 
-The marker never reaches TTS. The filter holds the response start until the first non-space text
-decides (usually the first token), so ✓ costs no extra latency beyond that one token.
+The marker never reaches TTS. The filter holds the response start until the first word after a ✓
+(or the first non-space text, for ○/◐ or no marker), so ✓ costs one token of latency at most.
 
 Example::
 
