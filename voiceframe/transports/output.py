@@ -62,6 +62,9 @@ __all__ = ["OutputTransport"]
 
 _AUDIO, _FRAME, _WORD = 0, 1, 2
 _MAX_CLOSED_CONTEXTS = 64
+# a timer may fire this much before its deadline (clock resolution, virtual time rounding): treat
+# what is due that soon as due now, or the player would spin on a timer that fires "early"
+_EPS = 1e-6
 
 
 @dataclass(slots=True)
@@ -164,7 +167,7 @@ class OutputTransport(QueuedFrameProcessor):
             self._player.cancel()
 
     async def on_interruption(self, frame: InterruptionFrame) -> None:
-        t = now()
+        t = now() + _EPS
         # 1. whatever playout has reached was heard: release it before the interruption travels on
         due: list[tuple[float, int, int, Any]] = []
         while self._heap and self._heap[0][0] <= t:
@@ -197,6 +200,7 @@ class OutputTransport(QueuedFrameProcessor):
         if self._rechunker is not None:
             self._rechunker.clear()
         self._tail = t
+        self._last_audio_end = min(self._last_audio_end, t)
         if self.speaking:
             await self._set_speaking(False)
         self._wake()
@@ -332,7 +336,7 @@ class OutputTransport(QueuedFrameProcessor):
     async def _play(self) -> None:
         heap = self._heap
         while True:
-            t = now()
+            t = now() + _EPS
             if heap and heap[0][0] <= t:
                 when, _, kind, payload = heapq.heappop(heap)
                 if kind == _AUDIO:
@@ -354,7 +358,7 @@ class OutputTransport(QueuedFrameProcessor):
                     await self._set_speaking(False)
                     continue
                 deadline = stop_at if deadline is None else min(deadline, stop_at)
-            if not heap and t >= self._last_audio_end:
+            if not heap and (not self.speaking or t >= self._last_audio_end):
                 self._idle.set()
             await self._wait(deadline)
 
