@@ -113,7 +113,9 @@ async def test_greeting_is_committed_fully_when_not_interrupted() -> None:
 
 async def test_greeting_is_committed_partially_when_interrupted() -> None:
     bot = make_bot([])
-    await bot.play([TTSSpeakFrame(text="Hello! I am your travel agent. How can I help?"), Wait(1.0), InterruptionFrame()])
+    await bot.play(
+        [TTSSpeakFrame(text="Hello! I am your travel agent. How can I help?"), Wait(1.0), InterruptionFrame()]
+    )
     t = bot.out.interruptions[0]
     assert bot.assistant_texts() == [bot.heard(t)] == ["Hello! I am your"]
     message = bot.context.messages[-1]
@@ -135,7 +137,7 @@ async def test_tts_without_word_timestamps_gets_estimated_times() -> None:
 # ------------------------------------------------------------------------------------ property
 
 
-WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex jovial kings".split()
+WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "seven", "wizards", "quietly", "hex", "jovial", "kings"]
 
 
 @settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])

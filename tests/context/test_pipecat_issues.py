@@ -62,7 +62,7 @@ async def test_pipecat_4996_released_words_survive_an_interruption_that_overtake
     so even a queue between the transport and the aggregator cannot lose or misplace it."""
     context = LLMContext()
     out = FakeOutputTransport()
-    words = "I can book that flight for you on Monday".split()
+    words = ["I", "can", "book", "that", "flight", "for", "you", "on", "Monday"]
     await run_processor(
         Pipeline([out, FakeSlowHop(), AssistantAggregator(context)]),
         [
@@ -115,12 +115,12 @@ async def test_pipecat_4611_overlapping_responses_are_never_merged() -> None:
         [
             LLMFullResponseStartFrame(response_id="r1"),
             TTSStartedFrame(context_id="c1"),
-            *utterance("c1", "Your order has shipped".split()),
+            *utterance("c1", ["Your", "order", "has", "shipped"]),
             # the second generation starts before the first one ended (no end frame for r1)
             LLMFullResponseStartFrame(response_id="r2"),
             TTSStoppedFrame(context_id="c1"),
             TTSStartedFrame(context_id="c2"),
-            *utterance("c2", "It arrives on Friday".split()),
+            *utterance("c2", ["It", "arrives", "on", "Friday"]),
             TTSStoppedFrame(context_id="c2"),
             LLMFullResponseEndFrame(response_id="r2"),
             Wait(5.0),
@@ -135,8 +135,11 @@ async def test_pipecat_4750_late_words_of_an_interrupted_tts_context_never_reach
     Here the transport closes the contexts of an interrupted turn: their late words are dropped."""
     context = LLMContext()
     out = FakeOutputTransport()
-    stale = [TTSTextFrame(text=w, pts=1.5 + 0.3 * i, context_id="A") for i, w in enumerate("just wanted to".split())]
-    b_frames = utterance("B", "Hello this is a message from Acme".split())
+    stale = [
+        TTSTextFrame(text=w, pts=1.5 + 0.3 * i, context_id="A")
+        for i, w in enumerate(["just", "wanted", "to"])
+    ]
+    b_frames = utterance("B", ["Hello", "this", "is", "a", "message", "from", "Acme"])
     interleaved: list[Frame] = [b_frames[0]]
     for i, word in enumerate(b_frames[1:]):
         interleaved.append(word)
@@ -147,7 +150,7 @@ async def test_pipecat_4750_late_words_of_an_interrupted_tts_context_never_reach
         [
             LLMFullResponseStartFrame(response_id="r1"),
             TTSStartedFrame(context_id="A"),
-            *utterance("A", "Hi I just wanted to follow up".split()),
+            *utterance("A", ["Hi", "I", "just", "wanted", "to", "follow", "up"]),
             Wait(0.5),
             InterruptionFrame(),
             Wait(8.0),
@@ -166,7 +169,7 @@ async def test_pipecat_3627_a_word_before_the_response_start_frame_is_not_lost()
     """#3627: the aggregator only accepted words after LLMFullResponseStartFrame, so a word that
     arrived first went missing. Here words are committed whatever frame came first."""
     context = LLMContext()
-    words = utterance("c1", "Okay let me see".split())
+    words = utterance("c1", ["Okay", "let", "me", "see"])
     await run_processor(
         Pipeline([FakeOutputTransport(), AssistantAggregator(context)]),
         [
@@ -237,7 +240,10 @@ async def test_pipecat_4420_a_result_is_never_dropped_by_an_interruption_during_
 
     bot = make_bot(
         [
-            [*tokens("One second while I save that."), FakeToolCall("collect_info", {"name": "Ann"}, id="c1")],
+            [
+                *tokens("One second while I save that."),
+                FakeToolCall("collect_info", {"name": "Ann"}, id="c1"),
+            ],
             [*tokens("Saved it, thanks for waiting.")],
             [*tokens("Yes, all done.")],
         ]

@@ -81,7 +81,7 @@ class FakeLLM(LLMService):
     ``responses`` is a list of scripts, or a function ``(context) -> script``. Strings are text tokens,
     :class:`FakeToolCall` a tool call, :class:`FakePause` a stall. ``ttfb`` is the delay before the
     first token, ``token_delay`` the delay before each further token. ``requests`` holds a deep copy of
-    the messages of every request.
+    the messages of every request, ``request_times`` when each was made.
     """
 
     supports_tools: ClassVar[bool] = True
@@ -99,6 +99,7 @@ class FakeLLM(LLMService):
         self.ttfb = ttfb
         self.token_delay = token_delay
         self.requests: list[list[dict[str, Any]]] = []
+        self.request_times: list[float] = []
         self.cancelled = 0
 
     def _script(self, context: LLMContext) -> Script:
@@ -111,6 +112,7 @@ class FakeLLM(LLMService):
 
     async def stream(self, context: LLMContext) -> AsyncIterator[LLMEvent]:
         self.requests.append(copy.deepcopy(context.messages))
+        self.request_times.append(now())
         script = self._script(context)
         try:
             await asyncio.sleep(self.ttfb)
