@@ -18,7 +18,7 @@ install: $(BIN)/python
 	$(PIP) --no-deps silero-vad
 
 demo: install
-	$(BIN)/python examples/hello_pipeline.py
+	$(BIN)/voiceframe demo
 
 test: install
 	$(BIN)/python -m pytest

@@ -77,5 +77,70 @@ def check(config: str) -> None:
         sys.exit(2)
 
 
+def _run_files(config_path: str | None, input_path: str, output_path: str, *, virtual: bool) -> None:
+    from voiceframe.bot import build_bot, run_bot
+    from voiceframe.clock import run
+    from voiceframe.config import ConfigError, load_config
+    from voiceframe.demo import DEMO_TOOLS, demo_config
+    from voiceframe.observe.conversation import ConversationLog
+    from voiceframe.task import PipelineParams
+    from voiceframe.transports.file import FileTransport
+
+    try:
+        config = load_config(config_path) if config_path else demo_config()
+        transport = FileTransport(input_path, output_path)
+        bot = build_bot(config, transport, tools=DEMO_TOOLS)
+    except (ConfigError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    log = ConversationLog(on_line=click.echo)
+    params = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
+    task = run(run_bot(bot, observers=[log], params=params), virtual=virtual)
+    latencies = [t.latency for t in log.turns if t.latency is not None]
+    if latencies:
+        click.echo(
+            f"{len(latencies)} answered turns; latency (end of user speech -> first bot audio): "
+            f"median {sorted(latencies)[len(latencies) // 2]:.2f} s, max {max(latencies):.2f} s"
+        )
+    click.echo(f"reply audio written to {output_path}")
+    for error in task.errors:
+        click.echo(f"error: {error.error}", err=True)
+    if task.errors:
+        sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--input", "input_path", type=click.Path(exists=True, dir_okay=False), help="WAV file to answer"
+)
+@click.option("--output", "output_path", type=click.Path(dir_okay=False), default="demo-reply.wav")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--script", is_flag=True, help="speak a made-up conversation with espeak and answer it")
+@click.option("--realtime/--fast", default=False, help="files: play at real time or as fast as possible")
+def demo(
+    input_path: str | None, output_path: str, config_path: str | None, script: bool, realtime: bool
+) -> None:
+    """The offline demo agent (no network, no keys): Silero VAD, pocketsphinx, scripted agent, espeak."""
+    if script or not input_path:
+        from voiceframe.demo import DEMO_SCRIPT, make_script_wav
+
+        input_path = "demo-user.wav"
+        make_script_wav(input_path)
+        click.echo(f"the demo user says: {' / '.join(t for _, t in DEMO_SCRIPT)}  ({input_path})")
+    _run_files(config_path, input_path, output_path, virtual=not realtime)
+
+
+@main.command(name="run")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False), required=True)
+@click.option("--output", "output_path", type=click.Path(dir_okay=False), default="reply.wav")
+@click.option(
+    "--realtime/--fast", default=True, help="real time for cloud providers; --fast for offline ones"
+)
+def run_config(config: str, input_path: str, output_path: str, realtime: bool) -> None:
+    """Run the pipeline described by CONFIG on a WAV file."""
+    _run_files(config, input_path, output_path, virtual=not realtime)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,113 @@
+"""The offline demo agent: Silero VAD, pocketsphinx STT, the scripted agent, espeak-ng TTS.
+
+No network and no keys. Runs on WAV files (``voiceframe demo --input in.wav --output out.wav``), on a
+conversation it makes up and speaks itself (``voiceframe demo --script``), or, with the WebRTC extra,
+as a server a browser talks to.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+from voiceframe.config import BotConfig, parse_config
+
+#: the scripted agent only understands these; pocketsphinx listens for exactly them (grammar mode is
+#: reliable on synthetic and accented speech, the free language model is not). Chosen by measurement:
+#: each is recognised exactly on espeak speech at 120-155 wpm ("what time is it", "tell me a joke" and
+#: "thank you" are not, with this grammar)
+DEMO_PHRASES = [
+    "hello",
+    "good morning",
+    "what is the time",
+    "what is the weather",
+    "what is the weather today",
+    "tell me something funny",
+    "goodbye",
+]
+
+DEMO_CONFIG = f"""
+[bot]
+system_prompt = "You are a friendly voice assistant. Keep answers short."
+greeting = "Hello! I am the voiceframe demo. Ask me the time, the weather, or for a joke."
+
+[vad]
+start_secs = 0.2
+stop_secs = 0.6
+
+[turn]
+strategy = "vad"
+
+[stt]
+provider = "pocketsphinx"
+grammar = {DEMO_PHRASES!r}
+
+[llm]
+provider = "scripted"
+
+[tts]
+provider = "espeak"
+voice = "en-us"
+rate_wpm = 170
+"""
+
+# What the demo user says in --script mode, with the pause before each turn (seconds).
+DEMO_SCRIPT = [
+    (7.0, "hello"),
+    (6.0, "tell me something funny"),
+    (7.0, "what is the weather"),
+    (5.0, "goodbye"),
+]
+
+
+def demo_config() -> BotConfig:
+    return parse_config(DEMO_CONFIG)
+
+
+async def get_time(params: Any) -> dict[str, str]:
+    """Demo tool: the local time."""
+    return {"time": datetime.datetime.now().strftime("%H:%M")}
+
+
+async def get_weather(params: Any) -> dict[str, Any]:
+    """Demo tool with made-up, fixed data (the demo is offline)."""
+    args = getattr(params, "arguments", {}) or {}
+    return {"city": args.get("city", "Paris"), "conditions": "sunny", "temperature": 21}
+
+
+DEMO_TOOLS: dict[str, tuple[Any, dict[str, Any]]] = {
+    "get_time": (get_time, {"description": "The current local time."}),
+    "get_weather": (
+        get_weather,
+        {
+            "description": "Today's weather in a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    ),
+}
+
+
+def make_script_wav(
+    path: str | Path, script: list[tuple[float, str]] = DEMO_SCRIPT, *, gap: float = 4.0
+) -> list[float]:
+    """Speak ``script`` with espeak into a 16 kHz WAV; returns when each turn starts (seconds).
+
+    Each turn is followed by ``gap`` seconds of silence so the bot can answer before the next one.
+    """
+    from voiceframe.transports.file import write_wav
+
+    try:
+        from voiceframe_espeak import speak_to_pcm
+    except ImportError as exc:  # pragma: no cover - the demo extra installs it
+        raise RuntimeError("the demo needs the espeak plugin: pip install -e plugins/espeak") from exc
+    rate = 16000
+    pcm = bytearray()
+    starts = []
+    for pause, text in script:
+        pcm += bytes(int(pause * rate) * 2)
+        starts.append(len(pcm) / 2 / rate)
+        pcm += speak_to_pcm(text, sample_rate=rate, voice="en-us", rate_wpm=140)
+        pcm += bytes(int(gap * rate) * 2)
+    write_wav(path, bytes(pcm), rate)
+    return starts
