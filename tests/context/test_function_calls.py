@@ -271,7 +271,7 @@ async def test_filler_before_a_slow_call_and_after_a_watchdog_delay() -> None:
     assert [t for _, t in bot.out.words].count("moment") == 1
     # the watchdog filler came about a second after the call started, not before
     b_start = bot.llm.request_times[2] if len(bot.llm.request_times) > 2 else 5.0
-    still = [t for t, w in bot.out.words if w == "Still"][0]
+    still = next(t for t, w in bot.out.words if w == "Still")
     assert still >= b_start + 1.0
     bot.assert_valid()
 

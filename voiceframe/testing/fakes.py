@@ -242,27 +242,36 @@ class FakeOutputTransport(OutputTransport):
 
 
 def heard_words(tts: FakeTTS, output: FakeOutputTransport, at: float) -> list[str]:
-    """The words the user had heard by time ``at`` (a word counts once its first sample played).
+    """The words the user had heard by time ``at``: those whose first sample had started playing.
 
-    Assumes no audio was dropped before ``at`` (at most one interruption, at ``at``): the transport
-    plays contexts in the order the TTS generated them.
+    Computed from the audio the TTS generated (per context, in order) and the chunks the transport
+    wrote with their times, independently of the word frames the transport released. Assumes no audio
+    was dropped before ``at`` (at most one interruption, at ``at``).
     """
-    played = output.played_seconds(at)
     offsets: dict[str | None, float] = {}  # where each context's audio starts in the played stream
-    durations: dict[str | None, float] = {}
     position = 0.0
     for cid, kind, value in tts.generated:
         if kind == "audio":
             offsets.setdefault(cid, position)
-            durations[cid] = durations.get(cid, 0.0) + value
             position += value
+    starts: list[tuple[float, float, float]] = []  # (stream position, duration, time written)
+    position = 0.0
+    for t, chunk in output.written:
+        starts.append((position, chunk.duration, t))
+        position += chunk.duration
+
+    def playing_at(p: float) -> float | None:
+        for pos, duration, t in starts:
+            if pos - 1e-9 <= p < pos + duration - 1e-9:
+                return t + max(p - pos, 0.0)
+        return None
+
     heard: list[str] = []
     for cid, kind, value in tts.generated:
-        if kind != "word":
+        if kind != "word" or cid not in offsets:
             continue
         text, pts = value
-        if cid not in offsets:
-            continue
-        if offsets[cid] + pts <= played + 1e-9:
+        when = playing_at(offsets[cid] + pts)
+        if when is not None and when <= at + 1e-9:
             heard.append(text)
     return heard
