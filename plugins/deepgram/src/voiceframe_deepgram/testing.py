@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import statistics
@@ -373,10 +374,17 @@ def _metadata(session: ListenSession, duration: float) -> dict[str, Any]:
     }
 
 
-def tone(seconds: float, rate: int, freq: float = 220.0) -> bytes:
-    """``seconds`` of a quiet sine as int16 little-endian PCM."""
+def tone(seconds: float, rate: int) -> bytes:
+    """``seconds`` of a quiet 200 Hz sine as int16 little-endian PCM (cheap: the server shares the loop)."""
     n = max(1, int(seconds * rate))
-    return struct.pack(f"<{n}h", *(int(3000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(n)))
+    second = _one_second(rate)
+    return (second * (n // rate + 1))[: 2 * n]
+
+
+@functools.lru_cache(maxsize=8)
+def _one_second(rate: int) -> bytes:
+    samples = (int(3000 * math.sin(2 * math.pi * 200 * i / rate)) for i in range(rate))
+    return struct.pack(f"<{rate}h", *samples)
 
 
 # ------------------------------------------------------------------------------------ benchmark
