@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -68,11 +68,19 @@ class FrameReceiver(Protocol):
 class ProcessorContext:
     """What a session shares with every processor in it: observers and the task that owns them."""
 
-    __slots__ = ("hub", "session_id")
+    __slots__ = ("hub", "report_error", "session_id")
 
-    def __init__(self, *, session_id: str = "", hub: ObserverHub | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        session_id: str = "",
+        hub: ObserverHub | None = None,
+        report_error: Callable[[ErrorFrame], Awaitable[None]] | None = None,
+    ) -> None:
         self.session_id = session_id
         self.hub = hub
+        #: straight to the task, for errors that cannot travel through the pipeline
+        self.report_error = report_error
 
 
 _names = itertools.count(1)
@@ -238,6 +246,14 @@ class FrameProcessor:
     async def _report_exception(self, exc: Exception, frame: Frame) -> None:
         from voiceframe.log import logger
 
+        if isinstance(exc, RecursionError):
+            # pushing the error through the same deep stack would fail again and again: report it
+            # from a fresh task, once, as fatal
+            if not getattr(self, "_recursion_reported", False):
+                self._recursion_reported = True
+                self.create_task(self._report_too_deep(exc), name=f"{self.name}:too-deep")
+            return
+
         logger.opt(exception=exc).debug("{} failed on {}", self.name, frame)
         await self.push(
             ErrorFrame(
@@ -247,6 +263,19 @@ class FrameProcessor:
             ),
             UPSTREAM,
         )
+
+    async def _report_too_deep(self, exc: RecursionError) -> None:
+        error = ErrorFrame(
+            error=f"{self.name}: the chain of inline processors is too deep for Python's stack ({exc}); "
+            "put a QueuedFrameProcessor between them or use fewer processors",
+            fatal=True,
+            processor=self.name,
+            exception=exc,
+        )
+        if self._context is not None and self._context.report_error is not None:
+            await self._context.report_error(error)  # the way upstream is as deep as the way here
+        else:
+            await self.push(error, UPSTREAM)
 
     async def _lifecycle(self, frame: Frame, direction: FrameDirection, role: int) -> None:
         if role == ROLE_INTERRUPTION:

@@ -168,6 +168,7 @@ class PipelineTask:
         self._pump: asyncio.Task[None] | None = None
         self._helpers: set[asyncio.Task[Any]] = set()
         self._end_queued = False
+        self._flowing = False
         self._last_activity = 0.0
         self.errors: list[ErrorFrame] = []
         self.leaked_tasks: list[asyncio.Task[Any]] = []
@@ -223,7 +224,7 @@ class PipelineTask:
         if isinstance(frame, CancelFrame):
             await self.cancel(frame.reason)
             return
-        if frame.is_system and self._state is TaskState.RUNNING:
+        if frame.is_system and self._flowing:
             await self._deliver(frame, direction)
             return
         if isinstance(frame, EndFrame):
@@ -269,7 +270,7 @@ class PipelineTask:
         self._state = TaskState.RUNNING
         loop = asyncio.get_running_loop()
         self._done = loop.create_future()
-        context = ProcessorContext(session_id=self.session_id, hub=self._hub)
+        context = ProcessorContext(session_id=self.session_id, hub=self._hub, report_error=self._handle_error)
         await self._root.setup(context)
         if self._hub is not None:
             self._hub.start()
@@ -287,6 +288,21 @@ class PipelineTask:
         return self._state
 
     async def _run_pump(self) -> None:
+        try:
+            await self._pump_frames()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # a bug that escaped every processor's guard must end the session, not hang run()
+            message = f"{self.name}: the pipeline failed: {type(exc).__name__}: {exc}"
+            if isinstance(exc, RecursionError):
+                message += (
+                    "; the chain of inline processors is too deep: put a QueuedFrameProcessor between them"
+                )
+            error = ErrorFrame(error=message, fatal=True, processor=self.name, exception=exc)
+            await self._handle_error(error)
+
+    async def _pump_frames(self) -> None:
         p = self.params
         start = StartFrame(
             audio_in_sample_rate=p.audio_in_sample_rate,
@@ -295,6 +311,8 @@ class PipelineTask:
             enable_metrics=p.enable_metrics,
         )
         await self._source.push(start, DOWNSTREAM)
+        # only now may system frames skip the inbox: before, they would reach processors not yet started
+        self._flowing = True
         await self._emit("started")
         inbox = self._inbox
         loop = asyncio.get_running_loop()
@@ -394,6 +412,10 @@ class PipelineTask:
             from voiceframe.log import logger
 
             logger.error("{}: a processor did not handle the CancelFrame in time", self.name)
+        except Exception as exc:  # the pipeline is broken; shutting down must not depend on it
+            from voiceframe.log import logger
+
+            logger.error("{}: the CancelFrame failed: {}: {}", self.name, type(exc).__name__, exc)
         await self._shutdown(deadline)
 
     async def _finish(self, state: TaskState) -> None:

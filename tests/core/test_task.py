@@ -283,3 +283,35 @@ async def test_virtual_clock_runs_ten_minutes_of_audio_in_seconds() -> None:
     assert output.played == 30_000
     assert elapsed == pytest.approx(600.0, abs=0.05)  # ten minutes on the pipeline clock, no drift
     assert wall < 60.0  # and nowhere near ten minutes of real time
+
+
+async def test_system_frames_queued_before_start_wait_for_the_start() -> None:
+    """A system frame queued right after run() began must not overtake the StartFrame."""
+    seen: list[str] = []
+
+    class FakeStartAware(FrameProcessor):
+        async def on_start(self, frame: object) -> None:
+            seen.append("start")
+
+        async def process(self, frame: Frame, direction: FrameDirection) -> None:
+            seen.append(type(frame).__name__)
+            await self.push(frame, direction)
+
+    task = PipelineTask(Pipeline([FakeStartAware()]))
+    with virtual_time():
+        runner = asyncio.ensure_future(task.run())
+        await asyncio.sleep(0)  # run() has begun, the StartFrame may not have gone through yet
+        await task.queue_frame(UserStartedSpeakingFrame())
+        await task.stop_when_done()
+        await runner
+    assert seen == ["start", "UserStartedSpeakingFrame"]
+
+
+async def test_a_too_deep_inline_chain_is_a_clear_fatal_error_not_a_hang() -> None:
+    task = PipelineTask(Pipeline([FrameProcessor() for _ in range(400)]))
+    with virtual_time():
+        runner = asyncio.ensure_future(task.run())
+        await task.queue_frame(TextFrame(text="deep"))
+        state = await asyncio.wait_for(runner, 30)
+    assert state is TaskState.CANCELLED
+    assert any("too deep" in e.error and e.fatal for e in task.errors)
