@@ -147,6 +147,21 @@ class OutputTransport(QueuedFrameProcessor):
     async def on_word(self, frame: TTSTextFrame) -> None:
         """A word has just become audible (before it is sent downstream). Override for captions."""
 
+    async def playout_reached(self, frame: Frame, direction: FrameDirection) -> None:
+        """Playout has reached ``frame`` (a word, or a frame queued behind audio): pass it on.
+
+        Override to hold frames until the client confirms it played the audio before them (Twilio
+        ``mark`` echoes), then call :meth:`release`; frames never released were never heard.
+        """
+        await self.release(frame, direction)
+
+    async def release(self, frame: Frame, direction: FrameDirection = DOWNSTREAM) -> None:
+        """Send a played frame on; a word is marked heard (uninterruptible) first."""
+        if isinstance(frame, TTSTextFrame):
+            frame.interruptible = False  # it has been heard: a fact now, like a transcription
+            await self.on_word(frame)
+        await self.push(frame, direction)
+
     # --------------------------------------------------------------------------------- lifecycle
 
     async def on_start(self, frame: StartFrame) -> None:
@@ -184,9 +199,9 @@ class OutputTransport(QueuedFrameProcessor):
         self._heap.clear()
         for _, _, kind, payload in due:
             if kind == _WORD:
-                await self._release_word(payload)
+                await self.playout_reached(payload, DOWNSTREAM)
             elif kind == _FRAME:
-                await self.push(payload[0], payload[1])
+                await self.playout_reached(payload[0], payload[1])
         # 2. uninterruptible frames (function-call results, ...) no longer wait for audio
         for _, _, _, (f, d) in sorted(keep, key=lambda e: (e[0], e[1])):
             await self.push(f, d)
@@ -347,9 +362,9 @@ class OutputTransport(QueuedFrameProcessor):
                     if self.push_audio_downstream:
                         await self.push(payload)
                 elif kind == _WORD:
-                    await self._release_word(payload)
+                    await self.playout_reached(payload, DOWNSTREAM)
                 else:
-                    await self.push(payload[0], payload[1])
+                    await self.playout_reached(payload[0], payload[1])
                 continue
             deadline = heap[0][0] if heap else None
             if self.speaking:
@@ -361,11 +376,6 @@ class OutputTransport(QueuedFrameProcessor):
             if not heap and (not self.speaking or t >= self._last_audio_end):
                 self._idle.set()
             await self._wait(deadline)
-
-    async def _release_word(self, frame: TTSTextFrame) -> None:
-        frame.interruptible = False  # it has been heard: a fact now, like a transcription
-        await self.on_word(frame)
-        await self.push(frame)
 
     async def _set_speaking(self, speaking: bool) -> None:
         self.speaking = speaking
