@@ -270,9 +270,11 @@ async def test_pipecat_4997_tool_call_of_an_interrupted_generation_is_not_execut
     a live caller. Here a tool call is only executed if its generation completed in the current
     epoch, and end_call (run_after_speech) only after its goodbye was heard."""
     hangups: list[str] = []
+    hangup_times: list[float] = []
 
     async def end_call(params: FunctionCallParams) -> str:
         hangups.append(params.tool_call_id)
+        hangup_times.append(asyncio.get_running_loop().time())
         return "ok"
 
     # 1. the user keeps talking while the generation is still streaming its tool call
@@ -296,3 +298,4 @@ async def test_pipecat_4997_tool_call_of_an_interrupted_generation_is_not_execut
     await bot.play([TranscriptionFrame(text="That's all, bye."), Wait(5.0)])
     assert hangups == ["e3"]
     assert bot.context.tool_status("e3") == "ok"
+    assert hangup_times[0] > bot.out.words[-1][0]  # after "goodbye." was played
