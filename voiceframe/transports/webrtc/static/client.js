@@ -1,0 +1,156 @@
+// voiceframe WebRTC client: microphone -> server, bot audio -> <audio>, events -> transcript.
+// Query options: ?mute=1 does not play the bot (it is still measured), ?raw=1 turns off the
+// browser's echo cancellation, noise suppression and gain control.
+"use strict";
+
+const opts = new URLSearchParams(location.search);
+const $ = (id) => document.getElementById(id);
+// state for people debugging the page and for the end-to-end test
+const vf = (window.vf = {
+  state: "idle", lines: [], events: [], botLevelMax: 0, botAudioAt: [], micStartedAt: null,
+  connectedAt: null, error: null,
+});
+let pc = null, channel = null, mic = null, audioCtx = null, meterTimer = null;
+let botLine = null;
+
+function t() { return performance.now(); }
+
+function setState(state) {
+  vf.state = state;
+  $("conn-text").textContent = state;
+  $("conn").classList.toggle("on", state === "connected");
+}
+
+function showError(message) {
+  vf.error = message;
+  $("error").textContent = message;
+}
+
+function addLine(role, text) {
+  const hint = $("hint");
+  if (hint) hint.remove();
+  const el = document.createElement("div");
+  el.className = `line ${role}`;
+  el.textContent = text;
+  $("transcript").appendChild(el);
+  el.scrollIntoView({ block: "end" });
+  const line = { role, text, el, at: t() };
+  vf.lines.push(line);
+  return line;
+}
+
+function onEvent(ev) {
+  vf.events.push({ ...ev, at: t() });
+  if (ev.type === "transcript") {
+    botLine = null;
+    addLine("user", ev.text);
+  } else if (ev.type === "bot_word") {
+    if (!botLine) botLine = addLine("bot", ev.text);
+    else { botLine.text += " " + ev.text; botLine.el.textContent = botLine.text; }
+  } else if (ev.type === "bot_speaking") {
+    $("speaking").classList.toggle("on", ev.speaking);
+    if (!ev.speaking) botLine = null;
+  } else if (ev.type === "user_speaking") {
+    $("you").classList.toggle("on", ev.speaking);
+  } else if (ev.type === "clear") {
+    if (botLine) botLine.el.classList.add("cut");
+    botLine = null;
+  }
+}
+
+function startMeter(stream) {
+  // WebAudio sees the bot's audio even when the <audio> element is muted
+  audioCtx = new AudioContext();
+  const analyser = audioCtx.createAnalyser();
+  analyser.fftSize = 1024;
+  audioCtx.createMediaStreamSource(stream).connect(analyser);
+  const buf = new Float32Array(analyser.fftSize);
+  let loud = false;
+  meterTimer = setInterval(() => {
+    analyser.getFloatTimeDomainData(buf);
+    let sum = 0;
+    for (const x of buf) sum += x * x;
+    const rms = Math.sqrt(sum / buf.length);
+    vf.botLevelMax = Math.max(vf.botLevelMax, rms);
+    if (rms > 0.01 && !loud) vf.botAudioAt.push(t());
+    loud = rms > 0.01;
+    $("level").firstElementChild.style.width = `${Math.min(100, rms * 400)}%`;
+  }, 20);
+}
+
+function waitForIce(conn) {
+  // aiortc does not trickle ICE: send the offer with all candidates in it
+  if (conn.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const check = () => {
+      if (conn.iceGatheringState === "complete") {
+        conn.removeEventListener("icegatheringstatechange", check);
+        resolve();
+      }
+    };
+    conn.addEventListener("icegatheringstatechange", check);
+    setTimeout(resolve, 3000); // good enough with the candidates found so far
+  });
+}
+
+async function start() {
+  showError("");
+  $("mic").disabled = true;
+  setState("starting microphone");
+  const processing = opts.get("raw") !== "1";
+  mic = await navigator.mediaDevices.getUserMedia({
+    audio: { echoCancellation: processing, noiseSuppression: processing, autoGainControl: processing },
+  });
+  vf.micStartedAt = t();
+  const config = await (await fetch("config")).json();
+  pc = new RTCPeerConnection({ iceServers: config.iceServers });
+  pc.addEventListener("connectionstatechange", () => {
+    setState(pc.connectionState);
+    if (pc.connectionState === "connected" && vf.connectedAt === null) vf.connectedAt = t();
+    if (pc.connectionState === "failed" || pc.connectionState === "closed") stop();
+  });
+  pc.addEventListener("track", (e) => {
+    const audio = $("bot-audio");
+    audio.muted = opts.get("mute") === "1";
+    audio.srcObject = e.streams[0] || new MediaStream([e.track]);
+    audio.play().catch(() => {});
+    startMeter(audio.srcObject);
+  });
+  for (const track of mic.getAudioTracks()) pc.addTrack(track, mic);
+  channel = pc.createDataChannel("events", { negotiated: true, id: 0 });
+  channel.addEventListener("message", (e) => onEvent(JSON.parse(e.data)));
+  await pc.setLocalDescription(await pc.createOffer());
+  setState("connecting");
+  await waitForIce(pc);
+  const response = await fetch("offer", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
+  });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(answer.error || `the server said ${response.status}`);
+  await pc.setRemoteDescription(answer);
+  $("mic").textContent = "Hang up";
+  $("mic").classList.add("live");
+  $("mic").disabled = false;
+}
+
+function stop() {
+  if (channel && channel.readyState === "open") channel.send(JSON.stringify({ type: "bye" }));
+  if (meterTimer) clearInterval(meterTimer);
+  if (audioCtx) audioCtx.close();
+  if (mic) mic.getTracks().forEach((tr) => tr.stop());
+  if (pc) pc.close();
+  pc = channel = mic = audioCtx = meterTimer = null;
+  setState("not connected");
+  $("speaking").classList.remove("on");
+  $("mic").textContent = "Start talking";
+  $("mic").classList.remove("live");
+  $("mic").disabled = false;
+}
+
+$("mic").addEventListener("click", () => {
+  if (pc) { stop(); return; }
+  start().catch((err) => { showError(String(err.message || err)); stop(); });
+});
+window.addEventListener("pagehide", () => { if (pc) stop(); });
