@@ -2,7 +2,7 @@
 
 * ``voiceframe plugins``: installed providers and their settings.
 * ``voiceframe run bot.toml``: run the pipeline a config file describes.
-* ``voiceframe demo``: the offline demo agent.
+* ``voiceframe demo``: the offline demo agent (browser page over WebRTC, or WAV files).
 """
 
 from __future__ import annotations
@@ -109,6 +109,45 @@ def _run_files(config_path: str | None, input_path: str, output_path: str, *, vi
         sys.exit(1)
 
 
+def _serve_webrtc(config_path: str | None, host: str, port: int, max_sessions: int) -> None:
+    import asyncio
+
+    from voiceframe.config import ConfigError, load_config
+    from voiceframe.demo import DEMO_TOOLS, demo_config
+
+    try:
+        from voiceframe.transports.webrtc import WebRTCServer, bot_session_factory
+    except ImportError as exc:
+        click.echo(
+            f"error: the browser demo needs aiortc ({exc}): pip install 'voiceframe[webrtc]'", err=True
+        )
+        sys.exit(2)
+    try:
+        config = load_config(config_path) if config_path else demo_config()
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    server = WebRTCServer(bot_session_factory(config, DEMO_TOOLS), max_sessions=max_sessions)
+
+    async def serve() -> None:
+        try:
+            url = await server.serve(host, port)
+        except OSError as exc:
+            click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror}; try --port", err=True)
+            sys.exit(2)
+        click.echo(f"voiceframe demo: open {url} in a browser, press Start talking and say hello")
+        click.echo("(Ctrl-C to stop)")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.close()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        click.echo("stopped")
+
+
 @main.command()
 @click.option(
     "--input", "input_path", type=click.Path(exists=True, dir_okay=False), help="WAV file to answer"
@@ -117,10 +156,27 @@ def _run_files(config_path: str | None, input_path: str, output_path: str, *, vi
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--script", is_flag=True, help="speak a made-up conversation with espeak and answer it")
 @click.option("--realtime/--fast", default=False, help="files: play at real time or as fast as possible")
+@click.option("--host", default="127.0.0.1", show_default=True, help="browser mode: address to listen on")
+@click.option("--port", default=7860, show_default=True, help="browser mode: port to listen on")
+@click.option("--max-sessions", default=4, show_default=True, help="browser mode: concurrent callers")
 def demo(
-    input_path: str | None, output_path: str, config_path: str | None, script: bool, realtime: bool
+    input_path: str | None,
+    output_path: str,
+    config_path: str | None,
+    script: bool,
+    realtime: bool,
+    host: str,
+    port: int,
+    max_sessions: int,
 ) -> None:
-    """The offline demo agent (no network, no keys): Silero VAD, pocketsphinx, scripted agent, espeak."""
+    """The offline demo agent (no network, no keys): Silero VAD, pocketsphinx, scripted agent, espeak.
+
+    With no options it serves the browser page over WebRTC at http://127.0.0.1:7860; --script or
+    --input/--output run it on WAV files instead.
+    """
+    if not script and not input_path:
+        _serve_webrtc(config_path, host, port, max_sessions)
+        return
     if script or not input_path:
         from voiceframe.demo import DEMO_SCRIPT, make_script_wav
 
