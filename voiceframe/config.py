@@ -65,22 +65,41 @@ class BotConfig:
         return f"{loc} [{section}]" + (f".{key}" if key else "")
 
     def build_service(self, section: str) -> Any:
-        """Instantiate the provider of ``section`` with its settings (secrets from the environment)."""
-        from voiceframe.services.registry import UnknownProviderError, load
+        """Instantiate the provider of ``section`` with its settings (secrets from the environment).
 
+        ``fallback = ["other", ...]`` in the section wraps it in a
+        :class:`~voiceframe.services.fallback.FallbackService` with those providers (default settings)
+        behind it; ``fallback_timeout`` is the first-byte timeout that also moves on.
+        """
         cfg = self.sections.get(section)
         if cfg is None or cfg.provider is None:
             raise ConfigError(f'{self.where(section)}: missing; add [{section}] with provider = "..."')
+        values = dict(cfg.settings)
+        fallback = values.pop("fallback", None)
+        timeout = values.pop("fallback_timeout", 10.0)
+        primary = self._instantiate(section, cfg.provider, values)
+        if fallback is None:
+            return primary
+        names = [fallback] if isinstance(fallback, str) else fallback
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ConfigError(f"{self.where(section, 'fallback')}: must be a provider name or a list of them")
+        from voiceframe.services.fallback import FallbackService
+
+        backups = [self._instantiate(section, name, {}, key="fallback") for name in names]
+        return FallbackService([primary, *backups], first_byte_timeout=float(timeout))
+
+    def _instantiate(self, section: str, provider: str, values: dict[str, Any], key: str = "provider") -> Any:
+        from voiceframe.services.registry import UnknownProviderError, load
+
         try:
-            cls = load(section, cfg.provider)
+            cls = load(section, provider)
         except UnknownProviderError as exc:
-            raise ConfigError(f"{self.where(section, 'provider')}: {exc}") from None
+            raise ConfigError(f"{self.where(section, key)}: {exc}") from None
         settings_cls = getattr(cls, "Settings", None)
         try:
-            settings = settings_cls.from_config(cfg.settings, where=f"[{section}]") if settings_cls else None
+            settings = settings_cls.from_config(values, where=f"[{section}]") if settings_cls else None
         except SettingsError as exc:
-            key = _first_key(str(exc), section)
-            raise ConfigError(f"{self.where(section, key)}: {exc}") from None
+            raise ConfigError(f"{self.where(section, _first_key(str(exc), section))}: {exc}") from None
         return cls(settings=settings) if settings is not None else cls()
 
 
