@@ -1,0 +1,355 @@
+"""A WebSocket voice server: one pipeline session per connection, with limits.
+
+::
+
+    server = VoiceServer(lambda transport: build_bot(config, transport), port=8765)
+    await server.serve()            # ws://127.0.0.1:8765/ws (raw), /twilio, POST /twiml
+
+Routes: ``/ws`` (the raw protocol), ``/twilio`` (Twilio Media Streams), ``/twiml`` (GET or POST: the
+TwiML that points a Twilio call at ``/twilio``) and ``/health`` (JSON counts).
+
+Limits, per process (:class:`ServerLimits`): at most ``max_sessions`` at once (extra callers are accepted
+and closed at once with 1013 "try again later", and ``/twiml`` answers a busy message); a client must
+start its stream within ``start_timeout``; a session with no conversation activity for
+``idle_timeout`` is closed; messages over ``max_message_bytes`` close the session with 1009 (uvicorn
+checks before buffering them); at most ``max_receive_queue`` messages wait to be read (then TCP
+pushes back); the send queue, the socket send buffer and a per-send timeout bound what a client that
+stops reading can cost. Whatever ends a session (client gone, ``stop``, bad input, idle, the bot
+ending), its PipelineTask is ended or cancelled and the session leaves :attr:`VoiceServer.sessions`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from voiceframe.log import logger
+from voiceframe.observe.observer import Observer
+from voiceframe.processor import FrameProcessor
+from voiceframe.task import PipelineParams, PipelineTask
+from voiceframe.transports.serializers.base import Message, ProtocolError, Serializer
+from voiceframe.transports.serializers.raw import RawSerializer
+from voiceframe.transports.serializers.twilio import TwilioSerializer, twiml_connect
+from voiceframe.transports.websocket.events import ClientEvents
+from voiceframe.transports.websocket.link import WebSocketLink
+from voiceframe.transports.websocket.transport import WebSocketTransport
+
+__all__ = ["BotFactory", "ServerLimits", "Session", "VoiceServer"]
+
+#: the bot for one session: a :class:`voiceframe.bot.Bot` (its greeting is spoken first) or a pipeline
+BotFactory = Callable[[WebSocketTransport], Any]
+
+CLOSE_TRY_AGAIN_LATER = 1013
+_ids = itertools.count(1)
+
+
+@dataclass(slots=True)
+class ServerLimits:
+    max_sessions: int = 20
+    start_timeout: float = 10.0
+    idle_timeout: float | None = 120.0
+    max_message_bytes: int = 64 * 1024
+    max_receive_queue: int = 32
+    max_send_queue: int = 256
+    send_timeout: float = 2.0
+    #: SO_SNDBUF of accepted sockets (None: the kernel's autotuning, which may buffer megabytes)
+    socket_send_buffer: int | None = 64 * 1024
+
+
+@dataclass(slots=True)
+class Session:
+    id: str
+    protocol: str
+    link: WebSocketLink
+    started: float
+    transport: WebSocketTransport | None = None
+    task: PipelineTask | None = None
+
+
+class VoiceServer:
+    """Serves ``bot_factory`` over WebSocket (raw and Twilio) with per-process limits."""
+
+    def __init__(
+        self,
+        bot_factory: BotFactory,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        public_url: str | None = None,
+        limits: ServerLimits | None = None,
+        pipeline_sample_rate: int = 16000,
+        observers: Callable[[WebSocketTransport], Sequence[Observer]] | None = None,
+        client_events: bool = True,
+    ) -> None:
+        self.bot_factory = bot_factory
+        self.host, self.port = host, port
+        self.public_url = public_url
+        self.limits = limits or ServerLimits()
+        self.pipeline_sample_rate = pipeline_sample_rate
+        self.observers = observers
+        self.client_events = client_events
+        self.sessions: dict[str, Session] = {}
+        self.refused = 0
+        #: (session id, close code, reason) of recent sessions, newest last
+        self.closed: deque[tuple[str, int, str]] = deque(maxlen=1000)
+        self.app = self._make_app()
+        self._server: Any = None
+        self._serving: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------------------- lifecycle
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        """Listen (port 0 picks a free port; :attr:`port` is then the real one)."""
+        import uvicorn
+
+        sock = self._listen()
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ws="websockets-sansio",
+            ws_max_size=self.limits.max_message_bytes,
+            ws_max_queue=self.limits.max_receive_queue,
+            ws_per_message_deflate=False,  # audio does not compress; deflate would cost CPU per message
+            timeout_graceful_shutdown=5,
+        )
+        self._server = server = uvicorn.Server(config)
+        self._serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+        while not server.started:
+            if self._serving.done():
+                await self._serving  # raises what went wrong
+                raise RuntimeError("the server stopped while starting")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        """Close every session (1012 "service restart") and stop listening."""
+        if self._server is None or self._serving is None:
+            return
+        self._server.should_exit = True
+        await self._serving
+        self._server = self._serving = None
+
+    async def serve(self) -> None:
+        """Run until cancelled (Ctrl-C)."""
+        await self.start()
+        assert self._serving is not None
+        try:
+            await self._serving
+        finally:
+            await self.stop()
+
+    def _listen(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.limits.socket_send_buffer:
+            # accepted sockets inherit it: what a stalled client can make the kernel hold stays small
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.socket_send_buffer)
+        sock.bind((self.host, self.port))
+        sock.listen(512)
+        sock.setblocking(False)
+        return sock
+
+    # ------------------------------------------------------------------------------------ routes
+
+    def _make_app(self) -> Any:
+        from starlette.applications import Starlette
+        from starlette.routing import Route, WebSocketRoute
+
+        return Starlette(
+            routes=[
+                WebSocketRoute("/ws", lambda ws: self._session(ws, RawSerializer)),
+                WebSocketRoute("/twilio", lambda ws: self._session(ws, TwilioSerializer)),
+                Route("/twiml", self._twiml, methods=["GET", "POST"]),
+                Route("/health", self._health),
+            ]
+        )
+
+    async def _health(self, request: Any) -> Any:
+        from starlette.responses import JSONResponse
+
+        full = len(self.sessions) >= self.limits.max_sessions
+        body = {"sessions": len(self.sessions), "max_sessions": self.limits.max_sessions, "full": full}
+        return JSONResponse(body, status_code=503 if full else 200)
+
+    async def _twiml(self, request: Any) -> Any:
+        from starlette.responses import Response
+
+        fields = dict(request.query_params)
+        if request.method == "POST":
+            body = (await request.body())[:16384].decode("utf-8", "replace")
+            fields.update({k: v[0] for k, v in parse_qs(body).items()})
+        if len(self.sessions) >= self.limits.max_sessions:
+            # a 5xx would make Twilio play its generic "application error": tell the caller instead
+            busy = (
+                '<?xml version="1.0" encoding="UTF-8"?><Response><Say>All our lines are busy. '
+                "Please try again later.</Say><Hangup/></Response>"
+            )
+            return Response(busy, media_type="application/xml")
+        if self.public_url:
+            base = self.public_url.rstrip("/")
+        else:
+            scheme = "wss" if request.url.scheme == "https" else "ws"
+            base = f"{scheme}://{request.headers.get('host', f'{self.host}:{self.port}')}"
+        params = {k: fields[v] for k, v in (("from", "From"), ("to", "To")) if fields.get(v)}
+        return Response(twiml_connect(f"{base}/twilio", params), media_type="application/xml")
+
+    # ---------------------------------------------------------------------------------- sessions
+
+    async def _session(self, ws: Any, serializer_type: type[Serializer]) -> None:
+        if len(self.sessions) >= self.limits.max_sessions:
+            self.refused += 1
+            await ws.accept()
+            reason = f"server busy ({self.limits.max_sessions} sessions); try again later"
+            await ws.close(CLOSE_TRY_AGAIN_LATER, reason)
+            return
+        sid = f"ws-{next(_ids)}"
+        link = WebSocketLink(
+            lambda: _receive(ws),
+            lambda m: _send(ws, m),
+            max_queue=self.limits.max_send_queue,
+            send_timeout=self.limits.send_timeout,
+        )
+        session = self.sessions[sid] = Session(sid, serializer_type.name, link, time.monotonic())
+        run: asyncio.Future[Any] | None = None
+        ended: asyncio.Future[Any] | None = None
+        try:
+            await ws.accept()
+            serializer = (
+                RawSerializer(session_id=sid) if serializer_type is RawSerializer else serializer_type()
+            )
+            if not await self._handshake(ws, link, serializer):
+                return
+            transport = WebSocketTransport(
+                link, serializer, sample_rate=self.pipeline_sample_rate, session_id=sid
+            )
+            session.transport = transport
+            task = session.task = await self._build_task(transport, sid)
+            run = asyncio.ensure_future(task.run())
+            ended = asyncio.ensure_future(link.ended.wait())
+            await asyncio.wait((run, ended), return_when=asyncio.FIRST_COMPLETED)
+            if not run.done():
+                await task.cancel(link.close_reason)  # the client left, broke the protocol or stalled
+                await run
+            link.end(1000, "session ended")  # no-op if it already ended for a reason
+        except Exception as exc:
+            logger.exception("{}: session failed", sid)
+            link.end(1011, f"internal error: {type(exc).__name__}")
+        finally:
+            for fut in (run, ended):
+                if fut is not None and not fut.done():
+                    fut.cancel()
+                    await asyncio.wait((fut,), timeout=5.0)
+            await _close(ws, link, session.transport.serializer if session.transport else None)
+            self.sessions.pop(sid, None)
+            self.closed.append((sid, link.close_code or 1000, link.close_reason))
+
+    async def _handshake(self, ws: Any, link: WebSocketLink, serializer: Serializer) -> bool:
+        try:
+            async with asyncio.timeout(self.limits.start_timeout):
+                while not serializer.started:
+                    message = await link.receive()
+                    if message is None:
+                        link.end(1000, "client disconnected before starting")
+                        return False
+                    for reply in serializer.handshake(message):
+                        await _send(ws, reply)
+        except TimeoutError:
+            link.end(1008, f"no start message within {self.limits.start_timeout} s")
+            return False
+        except ProtocolError as exc:
+            link.end(exc.code, str(exc))
+            return False
+        return True
+
+    async def _build_task(self, transport: WebSocketTransport, sid: str) -> PipelineTask:
+        built = self.bot_factory(transport)
+        if inspect.isawaitable(built):
+            built = await built
+        pipeline = built if isinstance(built, FrameProcessor) else getattr(built, "pipeline", None)
+        if not isinstance(pipeline, FrameProcessor):
+            raise TypeError(f"the bot factory returned {built!r}; return a Bot or a pipeline")
+        observers = list(self.observers(transport)) if self.observers else []
+        if self.client_events and transport.serializer.events:
+            observers.append(ClientEvents(transport.link, transport.serializer))
+        params = PipelineParams(
+            audio_in_sample_rate=self.pipeline_sample_rate,
+            audio_out_sample_rate=transport.info.output_sample_rate,
+        )
+        task = PipelineTask(
+            pipeline,
+            params=params,
+            observers=observers,
+            idle_timeout=self.limits.idle_timeout,
+            session_id=sid,
+        )
+        link, idle = transport.link, self.limits.idle_timeout
+        task.add_event_handler("idle_timeout", lambda _t: link.end(1000, f"idle for {idle} s"))
+        greeting = getattr(built, "greeting", None)
+        if greeting:
+            from voiceframe.frames import TTSSpeakFrame
+
+            await task.queue_frame(TTSSpeakFrame(text=str(greeting)))
+        return task
+
+
+async def _receive(ws: Any) -> Message | None:
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        return None
+    text, data = message.get("text"), message.get("bytes")
+    if text is not None:
+        return str(text)
+    return bytes(data) if data is not None else None
+
+
+async def _send(ws: Any, message: Message) -> None:
+    if isinstance(message, bytes):
+        await ws.send_bytes(message)
+    else:
+        await ws.send_text(message)
+
+
+async def _close(ws: Any, link: WebSocketLink, serializer: Serializer | None) -> None:
+    """Close with the link's code and reason; abort a client that is not reading (no close can reach it)."""
+    from starlette.websockets import WebSocketState
+
+    if ws.application_state != WebSocketState.CONNECTED or ws.client_state == WebSocketState.DISCONNECTED:
+        return
+    if link.stalled:
+        _abort(ws)
+        return
+    code = link.close_code or 1000
+    try:
+        async with asyncio.timeout(1.0):
+            if code not in (1000, 1006) and serializer is not None and serializer.events:
+                await _send(
+                    ws, serializer.encode_event({"type": "error", "message": link.close_reason}) or ""
+                )
+            await ws.close(code if code != 1006 else 1011, link.close_reason)
+    except Exception:  # gone, or not reading: nothing more to say
+        _abort(ws)
+
+
+def _abort(ws: Any) -> None:
+    # Starlette hides the socket; uvicorn's ASGI send is a bound method of its protocol, which owns the
+    # transport. abort() drops the connection and its buffered data at once (close() would wait for a
+    # client that never reads).
+    protocol = getattr(getattr(ws, "_send", None), "__self__", None)
+    transport = getattr(protocol, "transport", None)
+    if transport is not None:
+        transport.abort()

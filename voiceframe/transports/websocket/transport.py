@@ -1,0 +1,223 @@
+"""WebSocket input and output transports: the pipeline ends of one client connection.
+
+:class:`WebSocketInput` reads the client's messages in a task of its own, decodes them with the session's
+serializer and pushes audio (converted to the pipeline rate) and DTMF into the pipeline; playout marks go
+to the output. :class:`WebSocketOutput` sends each paced audio chunk through the link's bounded queue.
+
+**Playout confirmation with marks** (Twilio; the raw protocol when the client asks for it). Our pacing
+says when audio *left*; only the client knows when it was *played*. So when playout reaches a word (or a
+frame queued behind audio) the output sends a mark right after the audio containing it and holds the
+frame; when the client echoes that mark, the frame and everything held before it is released (the
+assistant aggregator commits the word). On an interruption the output sends ``clear`` and drops every
+held word: Twilio echoes all pending marks after a ``clear`` whether or not they played, so echoes of
+marks sent before the ``clear`` are ignored. The context therefore holds only words whose marks came back
+before the user interrupted: it errs toward "not heard" by at most one network round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+
+from voiceframe.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    OutputAudioRawFrame,
+    StartFrame,
+    TTSTextFrame,
+)
+from voiceframe.processor import FrameDirection
+from voiceframe.transports.input import InputTransport, Transport
+from voiceframe.transports.output import OutputTransport
+from voiceframe.transports.serializers.base import (
+    AudioIn,
+    DTMFIn,
+    MarkIn,
+    ProtocolError,
+    Serializer,
+    StopIn,
+)
+from voiceframe.transports.websocket.link import WebSocketLink
+
+__all__ = ["WebSocketInput", "WebSocketOutput", "WebSocketTransport"]
+
+#: frames held for confirmation beyond this are released unconfirmed (a client that never echoes marks)
+MAX_HELD = 2000
+
+
+class WebSocketOutput(OutputTransport):
+    """Sends bot audio to the client; with marks, releases words only once the client played them."""
+
+    def __init__(
+        self,
+        link: WebSocketLink,
+        serializer: Serializer,
+        *,
+        chunk_seconds: float = 0.02,
+        confirm_timeout: float = 2.0,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(chunk_seconds=chunk_seconds, name=name)
+        self.link = link
+        self.serializer = serializer
+        self.confirm_timeout = confirm_timeout
+        self._marks = itertools.count(1)
+        self._held: deque[tuple[str, Frame, FrameDirection]] = deque()
+        self._confirmed_all = asyncio.Event()  # set whenever nothing is held
+        self.chunks_sent = 0
+        self.marks_sent = 0
+        self.marks_confirmed = 0
+        self.words_unheard = 0  # words dropped on clear because their marks had not come back
+        #: (mark name, word) of recent word marks, for logs and tests
+        self.word_marks: deque[tuple[str, str]] = deque(maxlen=512)
+
+    @property
+    def confirming(self) -> bool:
+        return self.serializer.marks
+
+    async def on_start(self, frame: StartFrame) -> None:
+        await super().on_start(frame)
+        self.create_task(self.link.run_sender(), name=f"{self.name}:sender")
+
+    async def write_audio(self, chunk: OutputAudioRawFrame) -> None:
+        for message in self.serializer.encode_audio(chunk):
+            self.link.send(message)
+        self.chunks_sent += 1
+
+    async def playout_reached(self, frame: Frame, direction: FrameDirection) -> None:
+        if not self.confirming:
+            await self.release(frame, direction)
+            return
+        name = str(next(self._marks))
+        mark = self.serializer.encode_mark(name)
+        if mark is None:
+            await self.release(frame, direction)
+            return
+        self.link.send(mark)  # right after the audio that holds the word: echoed when that has played
+        self.marks_sent += 1
+        self._held.append((name, frame, direction))
+        if isinstance(frame, TTSTextFrame):
+            self.word_marks.append((name, frame.text))
+        while len(self._held) > MAX_HELD:
+            _, f, d = self._held.popleft()
+            await self.release(f, d)
+
+    async def confirm(self, name: str) -> None:
+        """The client echoed mark ``name``: it played everything up to it."""
+        if not any(n == name for n, _, _ in self._held):
+            return  # a mark from before a clear (Twilio echoes those at once), or unknown
+        self.marks_confirmed += 1
+        while self._held:
+            held, frame, direction = self._held.popleft()
+            await self.release(frame, direction)
+            if held == name:
+                break
+        if not self._held:
+            self._confirmed_all.set()
+
+    async def clear(self) -> None:
+        self.link.drop(self.serializer.is_audio)  # audio still queued here never left
+        message = self.serializer.encode_clear()
+        if message is not None:
+            self.link.send(message)
+        held, self._held = self._held, deque()
+        for _, frame, direction in held:
+            if isinstance(frame, TTSTextFrame):
+                self.words_unheard += 1
+            elif not frame.interruptible:
+                await self.release(frame, direction)  # e.g. a function-call result: it must go on
+
+    async def on_word(self, frame: TTSTextFrame) -> None:
+        event = self.serializer.encode_event({"type": "transcript", "role": "bot", "text": frame.text})
+        if event is not None:
+            self.link.send(event)
+
+    async def on_end(self, frame: EndFrame) -> None:
+        await super().on_end(frame)
+        # the last words count once the client confirms them; a client that went away never will
+        if self._held and not self.link.ended.is_set():
+            self._confirmed_all.clear()
+            waits = [asyncio.ensure_future(e.wait()) for e in (self._confirmed_all, self.link.ended)]
+            await asyncio.wait(waits, timeout=self.confirm_timeout, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+        self._held.clear()
+        await self.link.drain(self.confirm_timeout)
+
+    async def on_cancel(self, frame: CancelFrame) -> None:
+        await super().on_cancel(frame)
+        self._held.clear()
+
+
+class WebSocketInput(InputTransport):
+    """Reads the client's messages and pushes audio and DTMF into the pipeline."""
+
+    def __init__(
+        self,
+        link: WebSocketLink,
+        serializer: Serializer,
+        output: WebSocketOutput,
+        *,
+        sample_rate: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(sample_rate=sample_rate, name=name)
+        self.link = link
+        self.serializer = serializer
+        self.output = output
+        self.dtmf: list[str] = []
+
+    async def on_start(self, frame: StartFrame) -> None:
+        await super().on_start(frame)
+        self.create_task(self._read(), name=f"{self.name}:reader")
+
+    async def _read(self) -> None:
+        link = self.link
+        while not link.ended.is_set():
+            message = await link.receive()
+            if message is None:
+                link.end(1000, "client disconnected")
+                return
+            try:
+                event = self.serializer.decode(message)
+                if isinstance(event, AudioIn):
+                    await self.push_audio(event.pcm, event.sample_rate, event.num_channels)
+                elif isinstance(event, MarkIn):
+                    await self.output.confirm(event.name)
+                elif isinstance(event, DTMFIn):
+                    self.dtmf.append(event.digit)
+                    await self.push_dtmf(event.digit)
+                elif isinstance(event, StopIn):
+                    link.end(1000, event.reason)
+                    return
+            except ProtocolError as exc:
+                link.end(exc.code, str(exc))
+                return
+            except ValueError as exc:  # audio the input transport refuses, a bad DTMF digit
+                link.end(1008, str(exc))
+                return
+
+
+class WebSocketTransport(Transport):
+    """The input and output of one WebSocket session, plus what the client announced (``info``)."""
+
+    def __init__(
+        self,
+        link: WebSocketLink,
+        serializer: Serializer,
+        *,
+        sample_rate: int | None = None,
+        chunk_seconds: float = 0.02,
+        session_id: str = "",
+    ) -> None:
+        output = WebSocketOutput(link, serializer, chunk_seconds=chunk_seconds)
+        input = WebSocketInput(link, serializer, output, sample_rate=sample_rate)
+        super().__init__(input, output)
+        self.link = link
+        self.serializer = serializer
+        self.info = serializer.info
+        self.session_id = session_id
+        self.ws_input = input
+        self.ws_output = output
