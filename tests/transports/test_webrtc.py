@@ -7,7 +7,14 @@ peer speaks espeak speech into its microphone track and records the audio and ev
 from __future__ import annotations
 
 import asyncio
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -199,3 +206,30 @@ async def test_idle_session_times_out(server_factory: Any) -> None:
     await asyncio.wait_for(session.closed.wait(), 5)
     assert session.end_reason == "idle timeout"
     await peer.close()
+
+
+def test_voiceframe_demo_serves_the_page(tmp_path: Path) -> None:
+    """``voiceframe demo --port N`` (what the README says to run) prints the URL and serves the page."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = shutil.which("voiceframe", path=str(Path(sys.executable).parent)) or "voiceframe"
+    proc = subprocess.Popen(
+        [exe, "demo", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}/" in line, line
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert 'id="mic"' in page and "client.js" in page
+    finally:
+        proc.terminate()
+        proc.wait(10)

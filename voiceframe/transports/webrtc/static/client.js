@@ -22,7 +22,7 @@ function setState(state) {
 }
 
 function showError(message) {
-  vf.error = message;
+  vf.error = message || null;
   $("error").textContent = message;
 }
 
@@ -53,7 +53,9 @@ function onEvent(ev) {
   } else if (ev.type === "user_speaking") {
     $("you").classList.toggle("on", ev.speaking);
   } else if (ev.type === "clear") {
-    if (botLine) botLine.el.classList.add("cut");
+    // the bot was cut off (its "stopped speaking" comes first): mark its last line
+    const last = vf.lines[vf.lines.length - 1];
+    if (last && last.role === "bot") last.el.classList.add("cut");
     botLine = null;
   }
 }
@@ -153,4 +155,15 @@ $("mic").addEventListener("click", () => {
   if (pc) { stop(); return; }
   start().catch((err) => { showError(String(err.message || err)); stop(); });
 });
+// inbound audio as the browser's WebRTC stats see it (for the end-to-end test)
+window.vfInboundStats = async () => {
+  if (!pc) return null;
+  for (const s of (await pc.getStats()).values()) {
+    if (s.type === "inbound-rtp" && s.kind === "audio") {
+      return { bytesReceived: s.bytesReceived, packetsReceived: s.packetsReceived };
+    }
+  }
+  return null;
+};
+
 window.addEventListener("pagehide", () => { if (pc) stop(); });
