@@ -285,3 +285,42 @@ async def test_a_fast_watchdog_filler_is_not_spoken() -> None:
     bot.calls.register_function("quick", quick, filler="Still working on it.", filler_after=1.0)
     await bot.play([TranscriptionFrame(text="Go."), Wait(4.0)])
     assert "Still working on it." not in bot.assistant_texts()
+
+
+async def test_call_progress_and_result_also_go_upstream_for_the_turn_controllers_mute() -> None:
+    """The turn controller sits upstream of the LLM; mute-during-function-call needs these frames."""
+    from voiceframe.context.function_calls import FunctionCallManager
+    from voiceframe.context.llm_context import LLMContext
+    from voiceframe.frames import (
+        FunctionCallInProgressFrame,
+        FunctionCallResultFrame,
+        LLMFullResponseEndFrame,
+        LLMFullResponseStartFrame,
+    )
+    from voiceframe.processor import UPSTREAM
+    from voiceframe.testing import Wait, run_processor
+    from voiceframe.turns.mute import MuteDuringFunctionCall
+
+    async def lookup(params: object) -> dict[str, str]:
+        return {"answer": "42"}
+
+    manager = FunctionCallManager(LLMContext())
+    manager.register_function("lookup", lookup)
+    result = await run_processor(
+        manager,
+        [
+            LLMFullResponseStartFrame(response_id="r1"),
+            LLMFullResponseEndFrame(response_id="r1"),
+            FunctionCallInProgressFrame(tool_call_id="c1", function_name="lookup"),
+            Wait(1.0),
+        ],
+    )
+    up = [f for f in result.upstream if isinstance(f, (FunctionCallInProgressFrame, FunctionCallResultFrame))]
+    assert [type(f).__name__ for f in up] == ["FunctionCallInProgressFrame", "FunctionCallResultFrame"]
+    mute = MuteDuringFunctionCall()
+    mute.update(up[0])
+    assert mute.muted
+    mute.update(up[1])
+    assert not mute.muted
+    assert all(f.id not in {d.id for d in result.downstream} for f in up)  # copies, not the same frames
+    assert result.of_type(FunctionCallResultFrame, UPSTREAM)[0].result == {"answer": "42"}

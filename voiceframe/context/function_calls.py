@@ -177,6 +177,16 @@ class FunctionCallManager(FrameProcessor):
         if direction == DOWNSTREAM:
             if isinstance(frame, FunctionCallInProgressFrame):
                 await self.push(frame, direction)
+                # upstream too: the turn controller mutes the user during a call if configured to
+                await self.push(
+                    FunctionCallInProgressFrame(
+                        tool_call_id=frame.tool_call_id,
+                        function_name=frame.function_name,
+                        arguments=frame.arguments,
+                        cancel_on_interruption=frame.cancel_on_interruption,
+                    ),
+                    UPSTREAM,
+                )
                 await self._start(frame)
                 return
             if isinstance(frame, LLMTextFrame):
@@ -303,14 +313,16 @@ class FunctionCallManager(FrameProcessor):
         self._running.pop(call.request.id, None)
         self.llm_context.set_tool_result(call.request.id, result)
         request = call.request
-        await self.push(
-            FunctionCallResultFrame(
-                tool_call_id=request.id,
-                function_name=request.name,
-                arguments=request.arguments,
-                result=result,
+        for direction in (DOWNSTREAM, UPSTREAM):  # upstream: it ends the turn controller's mute
+            await self.push(
+                FunctionCallResultFrame(
+                    tool_call_id=request.id,
+                    function_name=request.name,
+                    arguments=request.arguments,
+                    result=result,
+                ),
+                direction,
             )
-        )
         batch = call.batch
         if any(not c.done for c in batch.calls):
             return  # parallel calls: the LLM runs once, after the last result
@@ -343,9 +355,11 @@ class FunctionCallManager(FrameProcessor):
                     task.cancel()
             self.llm_context.set_tool_result(call.request.id, CANCELLED)
         for call in cancelled:
-            await self.push(
-                FunctionCallCancelFrame(tool_call_id=call.request.id, function_name=call.request.name)
-            )
+            for direction in (DOWNSTREAM, UPSTREAM):
+                await self.push(
+                    FunctionCallCancelFrame(tool_call_id=call.request.id, function_name=call.request.name),
+                    direction,
+                )
 
     # --------------------------------------------------------------------------------- re-running
 

@@ -47,6 +47,12 @@ class UserAggregator(FrameProcessor):
         self._in_turn = False
 
     async def process(self, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, LLMMessagesAppendFrame):
+            # from either side: an LLM turn-tagging filter after the LLM re-prompts by sending it upstream
+            self.llm_context.add_messages(frame.messages)
+            if frame.run_llm:
+                await self._run_llm()
+            return
         if direction != DOWNSTREAM:
             await self.push(frame, direction)
             return
@@ -65,11 +71,6 @@ class UserAggregator(FrameProcessor):
             await self.push(frame, direction)
             if self._parts:
                 await self._commit()
-            return
-        elif isinstance(frame, LLMMessagesAppendFrame):
-            self.llm_context.add_messages(frame.messages)
-            if frame.run_llm:
-                await self._run_llm()
             return
         await self.push(frame, direction)
 
