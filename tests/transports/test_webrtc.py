@@ -121,6 +121,33 @@ async def test_peer_talks_to_the_demo_bot_and_leaves(server_factory: Any) -> Non
     assert server.sessions == {}
 
 
+async def test_barge_in_clears_the_bot_audio(server_factory: Any) -> None:
+    server, url = await server_factory()
+    peer = Caller()
+    assert (await peer.connect(url))[0] == 200
+    t_speaking, _ = await peer.wait_for(lambda e: e["type"] == "bot_speaking" and e["speaking"], 10)
+    await asyncio.sleep(1.0)  # well into the greeting
+    peer.mic.say(speech("hello", lead=0.1))
+    t_clear, _ = await peer.wait_for(lambda e: e["type"] == "clear", 5)
+    # the greeting stops: after the jitter buffer drains, the caller hears nothing until the answer
+    await peer.wait_for(lambda e: e["type"] == "transcript", 10)
+
+    def reply_start() -> float | None:
+        starts = (t for t, e in peer.events if e["type"] == "bot_speaking" and e["speaking"] and t > t_clear)
+        return next(starts, None)
+
+    await wait_until(lambda: reply_start() is not None, 10)
+    reply = reply_start()
+    assert reply is not None
+    gap = [rms for t, rms in peer.heard if t_clear + 0.25 < t < reply]
+    assert len(gap) > 25 and max(gap) < 100, (len(gap), max(gap))
+    assert max(rms for t, rms in peer.heard if t_speaking < t < t_clear) > 1000  # it was loud before
+    heard_greeting = peer.bot_words(after=t_speaking)
+    assert heard_greeting.startswith("Hello!") and "joke" not in heard_greeting  # cut off, not finished
+    await peer.close()
+    await wait_until(lambda: not server.sessions, 5)
+
+
 async def test_bad_offers_get_400_with_a_reason(server_factory: Any) -> None:
     server, url = await server_factory()
     data_only = Caller()
