@@ -1,41 +1,21 @@
-"""Deepgram failures as service errors: which are fatal, which are retried (and after how long)."""
+"""Deepgram failures as service errors (the policy is voiceframe.services.http_errors')."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 
-from voiceframe.services.base import ServiceError
-from voiceframe.services.settings import MissingSecretError, ServiceSettings
+from voiceframe.services.http_errors import RateLimitedError, body_text, require_key, retry_after
+from voiceframe.services.http_errors import error_for_status as _error_for_status
 
 ENV = "DEEPGRAM_API_KEY"
-#: a Retry-After longer than this is not waited for inside one call
-MAX_RETRY_AFTER = 10.0
 
-
-class RateLimitedError(ServiceError, ConnectionError):
-    """HTTP 429. A ConnectionError, so the backoff helper retries it, after ``retry_after`` if given."""
-
-
-def require_key(settings: ServiceSettings) -> str:
-    """The API key, or a fatal error naming the environment variable."""
-    try:
-        return settings.require_secret("api_key")
-    except MissingSecretError as exc:
-        raise ServiceError(str(exc), fatal=True) from None
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
-    try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER) if value else None
-    except ValueError:  # an HTTP date: not worth parsing for a retry inside one call
-        return None
+__all__ = ["ENV", "RateLimitedError", "describe", "http_error", "require_key", "retry_after"]
 
 
 def describe(body: bytes | bytearray | str, headers: Mapping[str, str]) -> str:
     """Deepgram's error text: the ``dg-error`` header (WebSocket upgrade) or the JSON body."""
-    text = body if isinstance(body, str) else bytes(body).decode("utf-8", "replace")
+    text = body_text(body)
     try:
         data = json.loads(text)
         if isinstance(data, dict) and ("err_code" in data or "err_msg" in data):
@@ -47,14 +27,4 @@ def describe(body: bytes | bytearray | str, headers: Mapping[str, str]) -> str:
 
 def http_error(status: int, body: bytes | bytearray | str, headers: Mapping[str, str]) -> Exception:
     """The exception for a failed request or WebSocket upgrade."""
-    detail = describe(body, headers)
-    if status in (401, 403):
-        return ServiceError(
-            f"Deepgram rejected the API key (HTTP {status} {detail}); check the environment variable {ENV}",
-            fatal=True,
-        )
-    if status == 429:
-        return RateLimitedError(f"Deepgram rate limit (HTTP 429 {detail})", retry_after=retry_after(headers))
-    if status >= 500:
-        return ConnectionError(f"Deepgram server error (HTTP {status} {detail})")
-    return ServiceError(f"Deepgram refused the request (HTTP {status} {detail})", fatal=True)
+    return _error_for_status("Deepgram", ENV, status, describe(body, headers), headers)

@@ -103,3 +103,29 @@ def translate(exc: Exception, where: str) -> Exception:
     if isinstance(exc, json.JSONDecodeError):
         return ServiceError(f"malformed data from {where}: {exc}")
     return exc
+
+
+class OpenAIClient:
+    """The SDK client's life, shared by the OpenAI services (mix in before the service base class)."""
+
+    _client: openai.AsyncOpenAI | None = None
+    settings: Any
+
+    @property
+    def where(self) -> str:
+        return str(self.settings.base_url or "api.openai.com")
+
+    async def connect(self) -> None:
+        self._client = make_client(self.settings)
+        if self.settings.warmup:
+            await warm_up(self._client)
+
+    async def disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+    async def on_settings_changed(self, old: ServiceSettings, new: ServiceSettings) -> None:
+        if self._client is not None and connection_changed(old, new):
+            await self.disconnect()
+            await self.connect()

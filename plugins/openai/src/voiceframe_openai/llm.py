@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-import openai
-
 from voiceframe.context.llm_context import LLMContext
 from voiceframe.services.base import ServiceError
 from voiceframe.services.llm import LLMEvent, LLMService, LLMSettings, LLMText, LLMToolCallDelta, LLMUsage
 from voiceframe.services.settings import ServiceSettings
 
-from ._client import OpenAIConnection, connection_changed, make_client, translate, warm_up
+from ._client import OpenAIClient, OpenAIConnection, translate
 
 
 class OpenAILLMSettings(LLMSettings, OpenAIConnection):
@@ -25,34 +23,11 @@ class OpenAILLMSettings(LLMSettings, OpenAIConnection):
     extra_body: dict[str, Any] = {}
 
 
-class OpenAILLMService(LLMService):
+class OpenAILLMService(OpenAIClient, LLMService):
     """Streams ``/chat/completions``: tokens, tool calls, usage. An interruption closes the HTTP stream."""
 
     Settings: ClassVar[type[ServiceSettings]] = OpenAILLMSettings
     supports_tools: ClassVar[bool] = True
-
-    def __init__(self, *, settings: ServiceSettings | None = None, name: str | None = None, **values: Any):
-        super().__init__(settings=settings, name=name, **values)
-        self._client: openai.AsyncOpenAI | None = None
-
-    @property
-    def where(self) -> str:
-        return self.settings.base_url or "api.openai.com"
-
-    async def connect(self) -> None:
-        self._client = make_client(self.settings)
-        if self.settings.warmup:
-            await warm_up(self._client)
-
-    async def disconnect(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
-
-    async def on_settings_changed(self, old: ServiceSettings, new: ServiceSettings) -> None:
-        if self._client is not None and connection_changed(old, new):
-            await self.disconnect()
-            await self.connect()
 
     def request(self, context: LLMContext) -> dict[str, Any]:
         """The request body for ``context`` (without ``stream``)."""

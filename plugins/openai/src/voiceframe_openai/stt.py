@@ -12,7 +12,7 @@ from voiceframe.frames import WordTiming
 from voiceframe.services.settings import ServiceSettings
 from voiceframe.services.stt import SegmentedSTTService, STTSettings, Transcript
 
-from ._client import OpenAIConnection, connection_changed, make_client, translate, warm_up
+from ._client import OpenAIClient, OpenAIConnection, translate
 
 
 class OpenAISTTSettings(STTSettings, OpenAIConnection):
@@ -36,34 +36,11 @@ def to_wav(pcm: bytes, sample_rate: int) -> bytes:
     return buf.getvalue()
 
 
-class OpenAISTTService(SegmentedSTTService):
+class OpenAISTTService(OpenAIClient, SegmentedSTTService):
     """Transcribes each utterance the VAD cut; word timings with ``word_timestamps`` (whisper-1)."""
 
     Settings: ClassVar[type[ServiceSettings]] = OpenAISTTSettings
     word_timestamps: ClassVar[bool] = True
-
-    def __init__(self, *, settings: ServiceSettings | None = None, name: str | None = None, **values: Any):
-        super().__init__(settings=settings, name=name, **values)
-        self._client: openai.AsyncOpenAI | None = None
-
-    @property
-    def where(self) -> str:
-        return self.settings.base_url or "api.openai.com"
-
-    async def connect(self) -> None:
-        self._client = make_client(self.settings)
-        if self.settings.warmup:
-            await warm_up(self._client)
-
-    async def disconnect(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
-
-    async def on_settings_changed(self, old: ServiceSettings, new: ServiceSettings) -> None:
-        if self._client is not None and connection_changed(old, new):
-            await self.disconnect()
-            await self.connect()
 
     async def transcribe(self, audio: bytes, sample_rate: int) -> Transcript | None:
         if self._client is None:

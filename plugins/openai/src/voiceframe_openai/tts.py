@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-import openai
-
 from voiceframe.services.settings import ServiceSettings
 from voiceframe.services.tts import TTSChunk, TTSService, TTSSettings
 
-from ._client import OpenAIConnection, connection_changed, make_client, translate, warm_up
+from ._client import OpenAIClient, OpenAIConnection, translate
 
 #: response_format "pcm" is always 24 kHz, 16-bit signed little-endian, mono, no header
 PCM_RATE = 24000
@@ -25,34 +23,11 @@ class OpenAITTSSettings(TTSSettings, OpenAIConnection):
     instructions: str | None = None
 
 
-class OpenAITTSService(TTSService):
+class OpenAITTSService(OpenAIClient, TTSService):
     """Streams speech as it is generated. No word timestamps: the base estimates them."""
 
     Settings: ClassVar[type[ServiceSettings]] = OpenAITTSSettings
     word_timestamps: ClassVar[bool] = False
-
-    def __init__(self, *, settings: ServiceSettings | None = None, name: str | None = None, **values: Any):
-        super().__init__(settings=settings, name=name, **values)
-        self._client: openai.AsyncOpenAI | None = None
-
-    @property
-    def where(self) -> str:
-        return self.settings.base_url or "api.openai.com"
-
-    async def connect(self) -> None:
-        self._client = make_client(self.settings)
-        if self.settings.warmup:
-            await warm_up(self._client)
-
-    async def disconnect(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
-
-    async def on_settings_changed(self, old: ServiceSettings, new: ServiceSettings) -> None:
-        if self._client is not None and connection_changed(old, new):
-            await self.disconnect()
-            await self.connect()
 
     async def synthesize(self, text: str) -> AsyncIterator[TTSChunk]:
         if self._client is None:

@@ -1,0 +1,76 @@
+"""Provider HTTP failures (a refused request or WebSocket upgrade) as service errors.
+
+One policy for every cloud plugin: 401/403 is fatal and names the API-key variable, 429 is retried
+after ``Retry-After``, 5xx is retried with backoff, any other refusal is fatal.
+
+>>> error = error_for_status("Acme", "ACME_API_KEY", 401, "invalid key", {})
+>>> str(error)
+'Acme rejected the API key (HTTP 401 invalid key); check the environment variable ACME_API_KEY'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from voiceframe.services.base import ServiceError
+from voiceframe.services.settings import MissingSecretError, ServiceSettings
+
+#: a Retry-After longer than this is not waited for inside one call
+MAX_RETRY_AFTER = 10.0
+
+
+class RateLimitedError(ServiceError, ConnectionError):
+    """HTTP 429. A ConnectionError, so the backoff helper retries it, after ``retry_after`` if given."""
+
+
+def require_key(settings: ServiceSettings, field: str = "api_key") -> str:
+    """The API key, or a fatal error naming the environment variable."""
+    try:
+        return settings.require_secret(field)
+    except MissingSecretError as exc:
+        raise ServiceError(str(exc), fatal=True) from None
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` in seconds (capped), or None when absent or an HTTP date."""
+    value = headers.get("Retry-After")
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER) if value else None
+    except ValueError:  # an HTTP date: not worth parsing for a retry inside one call
+        return None
+
+
+def body_text(body: bytes | bytearray | str) -> str:
+    return body if isinstance(body, str) else bytes(body).decode("utf-8", "replace")
+
+
+def json_message(body: bytes | bytearray | str) -> str | None:
+    """The ``error``/``message``/``title`` field of a JSON error body, if there is one."""
+    try:
+        data = json.loads(body_text(body))
+    except ValueError:
+        return None
+    if isinstance(data, dict):
+        found = data.get("error") or data.get("message") or data.get("title")
+        if found:
+            return str(found)
+    return None
+
+
+def error_for_status(
+    provider: str, env: str, status: int, detail: str, headers: Mapping[str, str]
+) -> Exception:
+    """The exception for a failed request or WebSocket upgrade to ``provider``."""
+    if status in (401, 403):
+        return ServiceError(
+            f"{provider} rejected the API key (HTTP {status} {detail}); check the environment variable {env}",
+            fatal=True,
+        )
+    if status == 429:
+        return RateLimitedError(
+            f"{provider} rate limit (HTTP 429 {detail})", retry_after=retry_after(headers)
+        )
+    if status >= 500:
+        return ConnectionError(f"{provider} server error (HTTP {status} {detail})")
+    return ServiceError(f"{provider} refused the request (HTTP {status} {detail})", fatal=True)
