@@ -144,8 +144,9 @@ class VoiceServer:
         self._server = self._serving = None
 
     async def serve(self) -> None:
-        """Run until cancelled (Ctrl-C)."""
-        await self.start()
+        """Run until cancelled (Ctrl-C); starts the server if :meth:`start` was not called."""
+        if self._serving is None:
+            await self.start()
         assert self._serving is not None
         try:
             await self._serving

@@ -1,0 +1,153 @@
+"""Load: N concurrent WebSocket sessions of the offline demo bot (Silero VAD, pocketsphinx, scripted
+agent, espeak) over loopback, real time. The server runs in this process, the clients in a child process
+(so server CPU is measured alone). Each client sends paced audio (0.5 s silence, "what is the weather"
+over the greeting, then silence) and records when each bot audio chunk arrives.
+
+5 sessions always run (~15 s); 50 sessions run with ``VOICEFRAME_SLOW=1`` (marked slow), because on a
+shared 2-core machine they take ~30 s of wall time and most of both cores, which would slow everyone
+else's test runs. Numbers for docs/benchmarks.md: ``python -m tests.transports.test_websocket_load 50``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SPEECH_AT = 0.5
+AFTER = 5.0
+
+
+async def _client(url: str, speech: bytes, rate: int) -> dict[str, Any]:
+    from tests.transports.test_websocket import RawClient
+
+    client = RawClient(url, rate=rate, out_rate=rate)
+    await client.connect()
+    running = asyncio.ensure_future(client.run())
+    await client.silence(SPEECH_AT)
+    await client.speak(speech)
+    await client.silence(AFTER)
+    await client.stop()
+    await asyncio.wait_for(running, 10)
+    times = [t for t, _ in client.chunks]
+    deltas = [b - a for a, b in itertools.pairwise(times)]
+    within = [d for d in deltas if d < 0.25]  # larger gaps are turn boundaries (clear, thinking)
+    users = [e["text"] for e in client.events if e.get("type") == "transcript" and e["role"] == "user"]
+    return {
+        "chunks": len(times),
+        "audio_s": sum(n for _, n in client.chunks) / 2 / rate,
+        "max_gap_ms": round(1000 * max(within, default=0.0), 1),
+        "late_chunks": sum(d > 0.06 for d in within),  # arrived > 3 chunk periods after the previous
+        "closed": client.closed,
+        "heard": users,
+    }
+
+
+async def _clients(url: str, n: int) -> list[dict[str, Any]]:
+    from voiceframe_espeak import speak_to_pcm
+
+    speech = speak_to_pcm("what is the weather", sample_rate=16000, voice="en-us", rate_wpm=140)
+    results = await asyncio.gather(*(_client(url, speech, 16000) for _ in range(n)), return_exceptions=True)
+    return [r if isinstance(r, dict) else {"error": repr(r)} for r in results]
+
+
+def _client_main() -> None:
+    url, n = sys.argv[2], int(sys.argv[3])
+    print(json.dumps(asyncio.run(_clients(url, n))))
+
+
+async def run_load(n: int) -> dict[str, Any]:
+    """Serve ``n`` concurrent demo sessions; returns per-session results and server CPU."""
+    import psutil
+
+    from voiceframe.bot import build_bot
+    from voiceframe.demo import DEMO_TOOLS, demo_config
+    from voiceframe.transports.websocket import ServerLimits, VoiceServer
+
+    server = VoiceServer(
+        lambda t: build_bot(demo_config(), t, tools=DEMO_TOOLS),
+        port=0,
+        limits=ServerLimits(max_sessions=n),
+    )
+    await server.start()
+    proc = psutil.Process()
+    try:
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        rss0 = proc.memory_info().rss
+        args = ["-m", "tests.transports.test_websocket_load", "--clients", f"{server.url}/ws", str(n)]
+        child = await asyncio.create_subprocess_exec(sys.executable, *args, stdout=subprocess.PIPE, cwd=ROOT)
+        peak = 0
+        out_task = asyncio.ensure_future(child.communicate())
+        while not out_task.done():
+            peak = max(peak, len(server.sessions))
+            await asyncio.wait({out_task}, timeout=0.25)
+        out, _ = out_task.result()
+        cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+        for _ in range(100):
+            if not server.sessions:
+                break
+            await asyncio.sleep(0.05)
+        sessions = json.loads(out)
+        return {
+            "sessions": n,
+            "peak_concurrent": peak,
+            "wall_s": round(wall, 1),
+            "server_cpu_s": round(cpu, 2),
+            "cpu_per_session_s": round(cpu / n, 3),
+            "cpu_per_session_pct_core": round(100 * cpu / n / wall, 1),
+            "rss_growth_mb": round((proc.memory_info().rss - rss0) / 1e6, 1),
+            "max_gap_ms": max(s.get("max_gap_ms", 1e9) for s in sessions),
+            "late_chunks": sum(s.get("late_chunks", 0) for s in sessions),
+            "recognised": sum(s.get("heard") == ["what is the weather"] for s in sessions),
+            "left_sessions": len(server.sessions),
+            "per_session": sessions,
+        }
+    finally:
+        await server.stop()
+
+
+def check(result: dict[str, Any]) -> None:
+    n = result["sessions"]
+    sessions = result["per_session"]
+    assert not [s for s in sessions if "error" in s], sessions
+    assert all(s["closed"] == [1000, "the client sent stop"] for s in sessions)
+    assert result["peak_concurrent"] == n and result["left_sessions"] == 0
+    assert all(s["audio_s"] > 3.0 for s in sessions)  # greeting start + the weather answer
+    assert result["recognised"] == n
+    # paced without gaps: every chunk within 3 chunk periods of the previous one in a turn
+    assert result["max_gap_ms"] < 100, result["max_gap_ms"]
+
+
+async def test_five_concurrent_sessions() -> None:
+    pytest.importorskip("voiceframe_espeak")
+    pytest.importorskip("psutil")
+    result = await run_load(5)
+    check(result)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("VOICEFRAME_SLOW") != "1", reason="set VOICEFRAME_SLOW=1 (50 sessions, ~1 min)"
+)
+async def test_fifty_concurrent_sessions() -> None:
+    pytest.importorskip("voiceframe_espeak")
+    pytest.importorskip("psutil")
+    result = await run_load(50)
+    print(json.dumps({k: v for k, v in result.items() if k != "per_session"}))
+    check(result)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--clients":
+        _client_main()
+    else:
+        r = asyncio.run(run_load(int(sys.argv[1])))
+        print(json.dumps({k: v for k, v in r.items() if k != "per_session"}, indent=1))
