@@ -1,13 +1,47 @@
 """The framework's logger (loguru), imported lazily so ``import voiceframe`` stays fast.
 
-Every line logged inside a session carries its ``session_id`` (bound by the task)::
+Every line logged inside a session carries its ``session_id`` in ``record["extra"]`` (the task runs
+inside ``logger.contextualize``); lines outside a session get ``"-"``. :func:`setup_logging` installs a
+stderr sink whose format shows it::
 
-    from voiceframe.log import logger
-    logger.info("hello")
+    from voiceframe.log import logger, setup_logging
+    setup_logging("INFO")
+    logger.info("hello")      # 12:00:00.000 | INFO | session-1 | hello
 """
 
 from __future__ import annotations
 
-from loguru import logger
+import sys
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["logger"]
+from loguru import logger as _logger
+
+if TYPE_CHECKING:
+    from loguru import Record
+
+__all__ = ["FORMAT", "logger", "setup_logging"]
+
+FORMAT = (
+    "<green>{time:HH:mm:ss.SSS}</green> | <level>{level: <7}</level> | "
+    "<cyan>{extra[session_id]}</cyan> | <level>{message}</level>"
+)
+
+
+def _default_session(record: Record) -> None:
+    # a format that names {extra[session_id]} must not fail on lines logged outside a session
+    record["extra"].setdefault("session_id", "-")
+
+
+logger = _logger.patch(_default_session)
+
+
+def setup_logging(level: str | int = "INFO", sink: Any = sys.stderr, *, replace: bool = True) -> int:
+    """Add a handler showing the session id (replacing loguru's others); returns the handler id."""
+    if replace:
+        _logger.remove()
+    return _logger.add(sink, level=level, format=_format)
+
+
+def _format(record: Record) -> str:
+    _default_session(record)  # also for lines logged through loguru's own logger object
+    return FORMAT + "\n{exception}"

@@ -261,7 +261,18 @@ class PipelineTask:
     # ------------------------------------------------------------------------------------ run
 
     async def run(self) -> TaskState:
-        """Run the session until it ends or is cancelled; returns how it finished."""
+        """Run the session until it ends or is cancelled; returns how it finished.
+
+        Every log line of the session (its processors' and observers' tasks included) carries
+        ``session_id`` in loguru's ``extra``.
+        """
+        from voiceframe.log import logger
+
+        # contextualize, not bind: tasks started inside inherit the context variable
+        with logger.contextualize(session_id=self.session_id):
+            return await self._run()
+
+    async def _run(self) -> TaskState:
         if self._state is not TaskState.NEW:
             raise RuntimeError(
                 f"{self.name} has already run; a PipelineTask runs one session: create a new task "
