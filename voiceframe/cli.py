@@ -198,5 +198,9 @@ def run_config(config: str, input_path: str, output_path: str, realtime: bool) -
     _run_files(config, input_path, output_path, virtual=not realtime)
 
 
+from voiceframe.observe.timeline import timeline_command  # noqa: E402
+
+main.add_command(timeline_command)
+
 if __name__ == "__main__":
     main()
