@@ -74,6 +74,7 @@ class TurnTiming:
     tts_time: float
     tool_time: float  #: inside tool handlers
     framework_added: float  #: total - endpointing_wait - model and tool time on the path
+    llm_started: float | None = None  #: pipeline-clock time the LLM was asked (LLMContextFrame)
     ttfb: dict[str, float] = field(default_factory=dict)  #: first TTFB per service kind
     processing: dict[str, float] = field(default_factory=dict)
 
@@ -176,6 +177,7 @@ class _Turn:
             tts_time=merged_length(tts, lo, hi),
             tool_time=merged_length(tools, lo, hi),
             framework_added=max(0.0, total - wait - merged_length(model, lo, hi)),
+            llm_started=self.context,
             ttfb=dict(self.ttfb),
             processing=dict(self.processing),
         )
