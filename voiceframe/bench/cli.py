@@ -1,0 +1,155 @@
+"""``voiceframe bench SUITE``: run a suite, print its JSON, write it (and a PNG plot) with ``--out``.
+
+Only click is imported here; each suite is imported when it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+SUITE_HELP = {
+    "overhead": "runtime overhead, voiceframe vs pipecat-ai (wraps benchmarks/overhead.py)",
+    "vad": "Silero VAD CPU per chunk and streams per core (wraps benchmarks/vad.py)",
+    "turn": "end-of-turn accuracy and wait per strategy on labelled espeak-ng utterances",
+    "latency": "voice-to-voice latency per turn of the offline demo bot, split by stage",
+    "services": "time to first byte per provider plugin against local protocol servers",
+    "sessions": "concurrent sessions per process before p95 turn latency rises > 10 %",
+}
+
+
+@click.group()
+def bench() -> None:
+    """Benchmark suites: JSON results, a plot per suite, reports comparing runs (docs/benchmarks.md)."""
+
+
+def _emit(result: Any, out: Path | None, plot: bool, quiet: bool) -> None:
+    from voiceframe.bench.results import dump_result
+
+    text = dump_result(result)
+    if not quiet:
+        click.echo(text)
+    if out is None:
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
+    click.echo(f"wrote {out}", err=True)
+    if plot:
+        from voiceframe.bench.plots import plot_result
+
+        png = plot_result(result, out.with_suffix(".png"))
+        click.echo(f"wrote {png}", err=True)
+
+
+def run_suite(name: str, quick: bool, **kwargs: Any) -> Any:
+    """Run suite ``name`` with a progress display on stderr; returns its validated result."""
+    from voiceframe.bench.common import progress_bar
+    from voiceframe.log import logger
+
+    logger.remove()  # the suites' sessions would log every turn on stderr, over the progress bars
+    logger.add(sys.stderr, level="WARNING")
+    module = importlib.import_module(f"voiceframe.bench.{name}")
+    with progress_bar() as progress:
+        return module.run(quick, progress, **kwargs)
+
+
+def _suite_command(name: str) -> Callable[..., None]:
+    @click.option("--quick", is_flag=True, help="fewer samples; finishes in about a minute or two")
+    @click.option(
+        "--out", type=click.Path(dir_okay=False, path_type=Path), help=f"write results/{name}.json here"
+    )
+    @click.option("--plot/--no-plot", default=True, help="with --out: also write a PNG next to the JSON")
+    @click.option("--quiet", is_flag=True, help="do not print the JSON on stdout")
+    def command(quick: bool, out: Path | None, plot: bool, quiet: bool) -> None:
+        try:
+            result = run_suite(name, quick)
+        except RuntimeError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        _emit(result, out, plot, quiet)
+
+    command.__doc__ = SUITE_HELP[name][0].upper() + SUITE_HELP[name][1:] + "."
+    return command
+
+
+for _name in SUITE_HELP:
+    bench.command(name=_name)(_suite_command(_name))
+
+
+@bench.command(name="all")
+@click.option("--quick", is_flag=True)
+@click.option("--dir", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"))
+@click.option("--skip", multiple=True, type=click.Choice(list(SUITE_HELP)), help="leave a suite out")
+def all_suites(quick: bool, out_dir: Path, skip: tuple[str, ...]) -> None:
+    """Run every suite, writing DIR/<suite>.json and DIR/<suite>.png."""
+    for name in SUITE_HELP:
+        if name in skip:
+            continue
+        try:
+            result = run_suite(name, quick)
+        except RuntimeError as exc:
+            click.echo(f"{name}: error: {exc}", err=True)
+            continue
+        _emit(result, out_dir / f"{name}.json", plot=True, quiet=True)
+
+
+@bench.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write Markdown (or .html) here")
+def report(files: tuple[Path, ...], out: Path | None) -> None:
+    """Render one report comparing result files (e.g. results/*.json from two runs)."""
+    from pydantic import ValidationError
+
+    from voiceframe.bench.report import render_html, render_markdown
+    from voiceframe.bench.results import load_result
+
+    try:
+        results = [(p, load_result(p)) for p in files]
+    except ValidationError as exc:
+        click.echo(f"error: not a voiceframe bench result: {exc}", err=True)
+        sys.exit(2)
+    text = (
+        render_html(results)
+        if out is not None and out.suffix in (".html", ".htm")
+        else render_markdown(results)
+    )
+    if out is None:
+        click.echo(text)
+    else:
+        out.write_text(text)
+        click.echo(f"wrote {out}", err=True)
+
+
+@bench.command()
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write the JSON Schema here")
+def schema(files: tuple[Path, ...], out: Path | None) -> None:
+    """Print the results JSON Schema, or validate FILES against it."""
+    from pydantic import ValidationError
+
+    from voiceframe.bench.results import json_schema, load_result
+
+    if files:
+        bad = 0
+        for p in files:
+            try:
+                load_result(p)
+                click.echo(f"{p}: valid")
+            except ValidationError as exc:
+                bad += 1
+                click.echo(f"{p}: INVALID: {exc}", err=True)
+        sys.exit(1 if bad else 0)
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        click.echo(f"wrote {out}", err=True)

@@ -1,0 +1,123 @@
+"""``sessions``: how many concurrent sessions of the offline demo bot one process carries.
+
+N sessions (N = 1, 2, 4, 8, ...) run at once in one event loop on the real clock, each on its own WAV
+file (file transport: a bounded, in-process load), starts staggered over one turn so the users do not
+all speak in the same 20 ms. The capacity is the largest N whose p95 voice-to-voice turn latency stays
+within 10 % of N = 1's. The ramp stops at the first miss or when the time cap is reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from voiceframe.bench.common import Run
+from voiceframe.bench.harness import SessionRun, make_user_wav, run_session
+from voiceframe.bench.results import BenchResult, metric
+from voiceframe.bench.stages import split
+from voiceframe.bench.stats import percentile
+
+RISE = 0.10
+PAUSE, GAP = 1.0, 7.5
+
+
+async def _level(wavs: list[Path], out: Path) -> list[SessionRun]:
+    return list(await asyncio.gather(*(run_session(w, out / f"{i}.wav") for i, w in enumerate(wavs))))
+
+
+def _staggered(base: Path, n: int, d: Path, period: float) -> list[Path]:
+    """``n`` copies of ``base`` with 0..period seconds of silence in front, evenly spread."""
+    from voiceframe.transports.file import read_wav, write_wav
+
+    pcm, rate, _ = read_wav(base)
+    paths = []
+    for i in range(n):
+        p = d / f"user-{n}-{i}.wav"
+        write_wav(p, bytes(2 * int(rate * period * i / n)) + pcm, rate)
+        paths.append(p)
+    return paths
+
+
+def run(quick: bool, progress: Progress, *, cap_s: float | None = None, max_n: int = 64) -> BenchResult:
+    turns = 2 if quick else 3
+    cap = cap_s if cap_s is not None else (100.0 if quick else 240.0)
+    r = Run(
+        "sessions",
+        quick,
+        {"turns_per_session": turns, "rise_allowed": RISE, "time_cap_s": cap, "max_n": max_n},
+    )
+    levels: list[dict[str, Any]] = []
+    baseline: float | None = None
+    capacity = 0
+    started = time.perf_counter()
+    task = progress.add_task("sessions: N=1", total=None)
+    proc = _process()
+    with tempfile.TemporaryDirectory(prefix="vf-bench-") as tmp:
+        d = Path(tmp)
+        base = d / "user.wav"
+        # no tool calls: every turn costs the same, so p95 moves with load, not with the phrase mix
+        make_user_wav(base, turns, pause=PAUSE, gap=GAP, phrases=["hello", "good morning"])
+        n = 1
+        while n <= max_n:
+            progress.update(task, description=f"sessions: N={n}")
+            cpu0 = proc.cpu_times() if proc else None
+            t0 = time.perf_counter()
+            runs = asyncio.run(_level(_staggered(base, n, d, PAUSE + 2.0), d))
+            wall = time.perf_counter() - t0
+            cpu = (sum(proc.cpu_times()[:2]) - sum(cpu0[:2])) / wall if proc and cpu0 else None
+            splits = [split(t) for s in runs for t in s.timelines]
+            totals = [s.total for s in splits]
+            if not totals:
+                r.notes.append(f"N={n}: no answered turns; stopped")
+                break
+            p95 = percentile(totals, 95)
+            baseline = baseline if baseline is not None else p95
+            ok = p95 <= baseline * (1 + RISE)
+            r.metrics.append(metric(f"n{n}.total", "s", totals, group=f"N={n}"))
+            r.metrics.append(
+                metric(f"n{n}.framework_added", "s", [s.framework_added for s in splits], group=f"N={n}")
+            )
+            levels.append(
+                {
+                    "sessions": n,
+                    "turns": len(totals),
+                    "unanswered": sum(s.unanswered for s in runs),
+                    "p50_s": round(percentile(totals, 50), 4),
+                    "p95_s": round(p95, 4),
+                    "rise": round(p95 / baseline - 1, 4),
+                    "within": ok,
+                    "process_cpu_cores": None if cpu is None else round(cpu, 2),
+                    "wall_s": round(wall, 1),
+                    "errors": sum(len(s.errors) for s in runs),
+                }
+            )
+            progress.advance(task)
+            if not ok:
+                break
+            capacity = n
+            if time.perf_counter() - started + 2.2 * wall > cap:
+                r.notes.append(f"time cap {cap:.0f} s reached after N={n}; capacity is at least {n}")
+                break
+            n *= 2
+    r.tables["levels"] = levels
+    r.metrics.append(metric("capacity_sessions", "sessions", [float(capacity)], better="higher"))
+    r.bar(
+        "concurrent sessions within +10% p95 turn latency", float(capacity), ">= 1 (reported)", capacity >= 1
+    )
+    r.notes.append(f"machine load average at start {os.getloadavg()[0]:.2f}: other processes share the CPUs")
+    return r.finish(("voiceframe-pocketsphinx", "voiceframe-espeak"))
+
+
+def _process() -> Any:
+    try:
+        import psutil  # type: ignore[import-untyped]
+
+        return psutil.Process()
+    except ImportError:
+        return None
