@@ -16,6 +16,8 @@ install: $(BIN)/python
 	$(PIP) -e ".[test,audio,websocket,webrtc,bench,pipecat]" $(foreach p,$(PLUGINS),-e $(dir $(p)))
 	# the Silero model ships inside this wheel; --no-deps keeps torch out
 	$(PIP) --no-deps silero-vad
+	# Debian's Chromium for the browser test (never playwright's own download)
+	scripts/install-browser.sh || echo "no Chromium: the browser test will be skipped"
 
 demo: install
 	$(BIN)/voiceframe demo

@@ -72,6 +72,7 @@ class ConversationLog(Observer):
         self.on_line = on_line
         self._seen: set[int] = set()
         self._bot_speaking = False
+        self._calls: set[str] = set()
 
     @property
     def current(self) -> Turn:
@@ -116,7 +117,8 @@ class ConversationLog(Observer):
             # every user turn start interrupts; it cut the bot off only if the bot was talking
             if self._bot_speaking:
                 turn.interrupted = True
-        elif isinstance(frame, FunctionCallInProgressFrame):
+        elif isinstance(frame, FunctionCallInProgressFrame) and frame.tool_call_id not in self._calls:
+            self._calls.add(frame.tool_call_id)  # announced both ways, as two frames: count it once
             turn.tools.append(frame.function_name)
 
     def _finish_bot_line(self) -> None:

@@ -183,6 +183,8 @@ class OutputTransport(QueuedFrameProcessor):
 
     async def on_interruption(self, frame: InterruptionFrame) -> None:
         t = now() + _EPS
+        # every user turn start interrupts; the client only needs telling if the bot was audible
+        active = self.speaking or bool(self._heap) or self._tail > t
         # 1. whatever playout has reached was heard: release it before the interruption travels on
         due: list[tuple[float, int, int, Any]] = []
         while self._heap and self._heap[0][0] <= t:
@@ -219,7 +221,8 @@ class OutputTransport(QueuedFrameProcessor):
         if self.speaking:
             await self._set_speaking(False)
         self._wake()
-        await self.clear()
+        if active:
+            await self.clear()
 
     # ------------------------------------------------------------------------------------ intake
 
