@@ -88,6 +88,7 @@ class VoiceServer:
         pipeline_sample_rate: int = 16000,
         observers: Callable[[WebSocketTransport], Sequence[Observer]] | None = None,
         client_events: bool = True,
+        build_in_thread: bool = True,
     ) -> None:
         self.bot_factory = bot_factory
         self.host, self.port = host, port
@@ -96,6 +97,7 @@ class VoiceServer:
         self.pipeline_sample_rate = pipeline_sample_rate
         self.observers = observers
         self.client_events = client_events
+        self.build_in_thread = build_in_thread
         self.sessions: dict[str, Session] = {}
         self.refused = 0
         #: (session id, close code, reason) of recent sessions, newest last
@@ -278,7 +280,12 @@ class VoiceServer:
         return True
 
     async def _build_task(self, transport: WebSocketTransport, sid: str) -> PipelineTask:
-        built = self.bot_factory(transport)
+        if self.build_in_thread and not inspect.iscoroutinefunction(self.bot_factory):
+            # building a bot can take a while (the offline demo loads pocketsphinx models: ~0.3 s CPU);
+            # in the event loop that would stall every other session's audio
+            built = await asyncio.to_thread(self.bot_factory, transport)
+        else:
+            built = self.bot_factory(transport)
         if inspect.isawaitable(built):
             built = await built
         pipeline = built if isinstance(built, FrameProcessor) else getattr(built, "pipeline", None)
