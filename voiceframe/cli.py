@@ -201,6 +201,7 @@ def run_config(config: str, input_path: str, output_path: str, realtime: bool) -
 from voiceframe.observe.timeline import timeline_command  # noqa: E402
 
 main.add_command(timeline_command)
+main.add_command(__import__("voiceframe.evals.cli", fromlist=["eval_command"]).eval_command)
 main.add_command(__import__("voiceframe.bench.cli", fromlist=["bench"]).bench)
 
 if __name__ == "__main__":
