@@ -4,6 +4,7 @@ cancelled or ended, out of the session table, no asyncio task or object left), t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import socket
@@ -42,10 +43,8 @@ class RawClient:
             sock.connect((host, int(port)))
         self.ws = await websockets.connect(self.url, sock=sock, max_size=None, max_queue=4)
         body = {"type": "start", "sample_rate": self.rate, "output_sample_rate": self.out_rate}
-        try:
+        with contextlib.suppress(websockets.ConnectionClosed):  # refused at once: run() reports how
             await self.ws.send(json.dumps(start if start is not None else body))
-        except websockets.ConnectionClosed:
-            pass  # refused at once (server full): run() reports how
 
     async def speak(self, pcm: bytes, chunk: float = 0.02) -> None:
         step = int(self.rate * chunk) * 2
