@@ -24,6 +24,7 @@ from voiceframe.frames import (
     CancelFrame,
     EndFrame,
     Frame,
+    InterruptionFrame,
     OutputAudioRawFrame,
     StartFrame,
     TTSTextFrame,
@@ -66,6 +67,7 @@ class WebSocketOutput(OutputTransport):
         self._marks = itertools.count(1)
         self._held: deque[tuple[str, Frame, FrameDirection]] = deque()
         self._confirmed_all = asyncio.Event()  # set whenever nothing is held
+        self._cleared = False
         self.chunks_sent = 0
         self.marks_sent = 0
         self.marks_confirmed = 0
@@ -117,7 +119,16 @@ class WebSocketOutput(OutputTransport):
         if not self._held:
             self._confirmed_all.set()
 
+    async def on_interruption(self, frame: InterruptionFrame) -> None:
+        self._cleared = False
+        await super().on_interruption(frame)
+        if self._held and not self._cleared:
+            # our playout looked finished, but the client has not confirmed it played it all: the
+            # tail may still be sounding, so it must be cleared and its unconfirmed words dropped
+            await self.clear()
+
     async def clear(self) -> None:
+        self._cleared = True
         self.link.drop(self.serializer.is_audio)  # audio still queued here never left
         message = self.serializer.encode_clear()
         if message is not None:
