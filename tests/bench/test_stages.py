@@ -53,6 +53,9 @@ def test_stages_add_up_and_match_the_construction() -> None:
     # framework: turn decision 0.002, STT hand-off 0.001, aggregation 0.001, LLM gaps 3 x 0.001,
     # TTS call to work 0.001, TTS hand-off 0.001, transport 0.001
     assert s.framework_added == pytest.approx(0.010)
+    per_stage = (s.fw_endpointing, s.fw_stt_final, s.aggregation, s.fw_llm_first_token, s.fw_tts_first_audio)
+    assert per_stage == pytest.approx((0.002, 0.001, 0.001, 0.001, 0.004))
+    assert sum(per_stage) + s.transport == pytest.approx(s.framework_added)
 
 
 def test_model_time_outside_the_path_is_not_subtracted() -> None:

@@ -129,6 +129,19 @@ def report(files: tuple[Path, ...], out: Path | None) -> None:
 
 
 @bench.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+def plot(files: tuple[Path, ...]) -> None:
+    """(Re)draw the PNG next to each results file."""
+    from voiceframe.bench.plots import plot_result
+    from voiceframe.bench.results import load_result
+
+    for p in files:
+        click.echo(f"wrote {plot_result(load_result(p), p.with_suffix('.png'))}")
+
+
+@bench.command()
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write the JSON Schema here")
 def schema(files: tuple[Path, ...], out: Path | None) -> None:

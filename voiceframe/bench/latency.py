@@ -33,7 +33,8 @@ def record(r: Run, clock: str, session: SessionRun) -> None:
     splits = [split(t) for t in session.timelines]
     if not splits:
         raise RuntimeError(f"{clock} clock: no answered turns ({session.errors or 'no errors'})")
-    for name in ("total", *STAGES, "model", "framework_added"):
+    fw_parts = ("fw_endpointing", "fw_stt_final", "fw_llm_first_token", "fw_tts_first_audio")
+    for name in ("total", *STAGES, "model", *fw_parts, "framework_added"):
         values = [getattr(s, name) for s in splits]
         r.metrics.append(metric(f"{clock}.{name}", "s", values, group=clock))
     fw = r.metrics[-1].summary.p95

@@ -25,17 +25,17 @@ def _find(r: BenchResult, name: str) -> Metric | None:
 
 def _latency(r: BenchResult, plt: Any) -> Any:
     clocks = [c for c in ("virtual", "real") if _find(r, f"{c}.total")]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.4), gridspec_kw={"width_ratios": [3, 2]})
     for row, clock in enumerate(clocks):
         left = 0.0
-        for stage in STAGES:
+        for i, stage in enumerate(STAGES):
             m = _find(r, f"{clock}.{stage}")
             v = 1000 * m.summary.p50 if m else 0.0
-            ax.barh(row, v, left=left, label=stage if row == 0 else None)
+            ax.barh(row, v, left=left, color=f"C{i}", label=stage if row == 0 else None)
             left += v
     ax.set_yticks(range(len(clocks)), [f"{c} clock" for c in clocks])
     ax.set_xlabel("ms (median per stage, speech end -> first bot audio)")
-    ax.legend(fontsize=7, ncols=3, loc="lower right")
+    ax.legend(fontsize=7, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     ax.set_title("voice-to-voice latency split")
     data = [[1000 * x for x in m.samples] for c in clocks if (m := _find(r, f"{c}.framework_added"))]
     ax2.boxplot(data, tick_labels=[f"{c}" for c in clocks])
@@ -95,17 +95,49 @@ def _by_unit(r: BenchResult, unit: str) -> list[Metric]:
     return [m for m in r.metrics if m.unit == unit]
 
 
+def _panels(panels: list[tuple[str, list[Metric]]], plt: Any, log: bool = True) -> Any:
+    """One horizontal bar panel per (title, metrics), bars coloured by the metric's group."""
+    panels = [(t, ms) for t, ms in panels if ms]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    colours: dict[str, str] = {}
+    for ax, (title, ms) in zip(axes[0], panels, strict=True):
+        for m in ms:
+            colours.setdefault(m.group, f"C{len(colours)}")
+        ax.barh([m.name if m.group in m.name else f"{m.name} [{m.group}]" for m in ms], [m.summary.p50 for m in ms],
+                color=[colours[m.group] for m in ms])  # fmt: skip
+        if log:
+            ax.set_xscale("log")
+            ax.tick_params(axis="x", which="minor", labelbottom=False)  # 2x10^3... labels collide
+        ax.invert_yaxis()
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_title(f"{title} ({ms[0].unit})", fontsize=9)
+    return fig
+
+
+def _overhead(r: BenchResult, plt: Any) -> Any:
+    return _panels(
+        [
+            ("throughput, N=10, higher is better", [m for m in r.metrics if ".throughput.n10." in m.name]),
+            (
+                "hop latency N=10",
+                [m for m in r.metrics if ".hop_latency." in m.name and m.name.endswith("median")],
+            ),
+            ("interruption reaches 50 processors", [m for m in r.metrics if ".interruption." in m.name]),
+        ],
+        plt,
+    )
+
+
 PLOTTERS: dict[str, Callable[[BenchResult, Any], Any]] = {
     "latency": _latency,
     "turn": _turn,
     "sessions": _sessions,
-    "overhead": lambda r, plt: _bars(
-        [m for m in r.metrics if ".throughput.n10." in m.name or ".hop_latency." in m.name],
+    "overhead": _overhead,
+    "vad": lambda r, plt: _panels(
+        [("Silero VAD CPU per 32 ms chunk", _by_unit(r, "us")), ("streams per core", _by_unit(r, "streams"))],
         plt,
-        "overhead",
-        log=True,
+        log=False,
     ),
-    "vad": lambda r, plt: _bars(_by_unit(r, "us"), plt, "Silero VAD CPU per 32 ms chunk"),
     "services": lambda r, plt: _bars(_by_unit(r, "ms"), plt, "services: time to first byte"),
 }
 

@@ -62,6 +62,11 @@ class StageSplit:
     endpointing_wait: float
     model: float
     framework_added: float
+    #: framework_added per stage (they add up to it): where the framework's share went
+    fw_endpointing: float = 0.0
+    fw_stt_final: float = 0.0
+    fw_llm_first_token: float = 0.0
+    fw_tts_first_audio: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -77,12 +82,11 @@ def split(t: TurnTimeline) -> StageSplit:
     tts_call = min(max(tts_call, t.first_token), t.first_audio)
     # disjoint windows, so a model that runs during another stage (STT during endpointing) is not
     # subtracted from time it did not hold up
-    model = (
-        covered(t.turn_model, t.vad_stop, t.user_stopped)
-        + covered(t.stt, t.user_stopped, ready)
-        + covered(t.llm, t.context, tts_call)
-        + covered(t.tts, tts_call, t.first_audio)
-    )
+    m_turn = covered(t.turn_model, t.vad_stop, t.user_stopped)
+    m_stt = covered(t.stt, t.user_stopped, ready)
+    m_llm = covered(t.llm, t.context, t.first_token)
+    m_tts = covered(t.llm, t.first_token, tts_call) + covered(t.tts, tts_call, t.first_audio)
+    model = m_turn + m_stt + m_llm + m_tts
     total = t.bot_started - start
     return StageSplit(
         total=total,
@@ -95,4 +99,8 @@ def split(t: TurnTimeline) -> StageSplit:
         endpointing_wait=t.stop_secs,
         model=model,
         framework_added=total - t.stop_secs - model,
+        fw_endpointing=t.user_stopped - start - t.stop_secs - m_turn,
+        fw_stt_final=ready - t.user_stopped - m_stt,
+        fw_llm_first_token=t.first_token - t.context - m_llm,
+        fw_tts_first_audio=t.first_audio - t.first_token - m_tts,
     )

@@ -54,6 +54,9 @@ def run_script(
         proc.kill()
         raise RuntimeError(f"{script} took longer than {timeout:.0f} s") from None
     reader.join(timeout=5)
+    progress.update(
+        task, total=progress.tasks[task].completed or 1, completed=progress.tasks[task].completed or 1
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{script} failed ({proc.returncode}):\n{''.join(tail)}")
     return _last_json(out)
