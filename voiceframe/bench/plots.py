@@ -103,8 +103,8 @@ def _panels(panels: list[tuple[str, list[Metric]]], plt: Any, log: bool = True) 
     for ax, (title, ms) in zip(axes[0], panels, strict=True):
         for m in ms:
             colours.setdefault(m.group, f"C{len(colours)}")
-        ax.barh([m.name if m.group in m.name else f"{m.name} [{m.group}]" for m in ms], [m.summary.p50 for m in ms],
-                color=[colours[m.group] for m in ms])  # fmt: skip
+        labels = [m.name if m.group in m.name else f"{m.name} [{m.group}]" for m in ms]
+        ax.barh(labels, [m.summary.p50 for m in ms], color=[colours[m.group] for m in ms])
         if log:
             ax.set_xscale("log")
             ax.tick_params(axis="x", which="minor", labelbottom=False)  # 2x10^3... labels collide
