@@ -28,9 +28,12 @@ whole utterance at once, normalises over that utterance and needs no priming.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -55,6 +58,36 @@ def _missing_words(config: dict[str, Any], words: Iterable[str]) -> list[str]:
     """Words the dictionary lacks, checked with a throw-away decoder (no language model)."""
     probe = pocketsphinx.Decoder(**config, keyphrase="hello")
     return sorted({w for w in words if probe.lookup_word(w) is None})
+
+
+_dictionaries: dict[tuple[str, frozenset[str]], str] = {}
+_dictionaries_lock = threading.Lock()
+
+
+def _dictionary_for(full: str, words: Iterable[str]) -> str:
+    """A dictionary file with only ``words`` (every pronunciation), made once per process.
+
+    A grammar or keyword search needs only its own words; loading the whole cmudict (134k entries) makes
+    a decoder ~10x slower to build and ~5x bigger, which is what limits sessions per process.
+    """
+    wanted = frozenset(words)
+    key = (full, wanted)
+    with _dictionaries_lock:
+        path = _dictionaries.get(key)
+        if path is None:
+            with open(full, encoding="utf-8") as f:
+                lines = [line for line in f if _ALTERNATE.sub("", line.split(" ", 1)[0]) in wanted]
+            fd, path = tempfile.mkstemp(suffix=".dict", prefix="voiceframe-sphinx-")
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.writelines(lines)
+            atexit.register(_remove, path)
+            _dictionaries[key] = path
+    return path
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def _model_path(model_dir: str | Path | None, name: str) -> str:
@@ -99,10 +132,12 @@ class SphinxRecognizer:
         if keyphrases is not None:
             self.mode = "keyphrase"
             search = keyphrase_file(keyphrases, kws_threshold)
+            config["dict"] = _dictionary_for(config["dict"], words_of(search))
             self._decoder = self._with_search_file(config, "kws", search, ".kws")
         elif grammar is not None:
             self.mode = "grammar"
             search = grammar_text(grammar)
+            config["dict"] = _dictionary_for(config["dict"], words_of(search))
             self._decoder = self._with_search_file(config, "jsgf", search, ".gram")
         else:
             self.mode = "free"
