@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 install: $(BIN)/python
-	$(PIP) -e ".[test,audio,websocket,webrtc,bench,pipecat]" $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	$(PIP) -e ".[test,audio,websocket,webrtc,bench,evals,tracing,pipecat]" $(foreach p,$(PLUGINS),-e $(dir $(p)))
 	# the Silero model ships inside this wheel; --no-deps keeps torch out
 	$(PIP) --no-deps silero-vad
 	# Debian's Chromium for the browser test (never playwright's own download)
