@@ -170,6 +170,13 @@ async def _measure(conds: list[Condition], progress: Progress) -> list[dict[str,
     return rows
 
 
+def _accuracy(rows: list[dict[str, Any]], strategy: str, condition: str) -> float:
+    mine = [x for x in rows if x["strategy"] == strategy and x["condition"] == condition]
+    return round(
+        stats.precision_recall([x["judged_complete"] for x in mine], [x["complete"] for x in mine])[2], 3
+    )
+
+
 def run(quick: bool, progress: Progress) -> BenchResult:
     conds = conditions(quick)
     r = Run(
@@ -209,5 +216,8 @@ def run(quick: bool, progress: Progress) -> BenchResult:
             }
         )
     r.tables["summary"] = summary
+    r.tables["accuracy_by_condition"] = [
+        {"strategy": name} | {c.label: _accuracy(rows, name, c.label) for c in conds} for name in strategies()
+    ]
     r.notes.append("transcripts are the exact text (no STT errors), lower case without punctuation")
     return r.finish(("voiceframe-espeak",))
