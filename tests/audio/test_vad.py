@@ -196,3 +196,20 @@ def test_speech_after_long_noise_is_detected(speech: Speak, sr: int) -> None:
     check_one_utterance(
         events, int(lead * sr), int(lead * sr) + voice.size, f"after {lead} s noise, {sr} Hz", sr
     )
+
+
+def test_model_is_skipped_far_below_the_volume_gate_and_speech_still_starts(speech: Speak) -> None:
+    """Most of a call is one side's silence: the model is not run there, and onset is unchanged."""
+    x = place(speech(SENTENCES[0]), lead=2.0, tail=1.0)
+    gated = VADAnalyzer()
+    events = feed_in_chunks(gated, x, 320)
+    quiet_windows = int(2.0 * 16000) // 512
+    assert gated.skipped >= quiet_windows - 8  # the lead silence (minus the windows before the gate settles)
+    reference = VADAnalyzer(params=VADParams(min_volume=0.0))  # no gate: the model scores every window
+    assert (
+        [e.kind for e in events]
+        == [e.kind for e in feed_in_chunks(reference, x, 320)]
+        == ["started", "stopped"]
+    )
+    assert reference.skipped == 0
+    assert abs(events[0].seconds - 2.0) < 0.3

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from voiceframe.audio.pcm import PCMLike, as_int16
+from voiceframe.audio.pcm import Int16Array, PCMLike, as_int16
 from voiceframe.audio.rechunk import Rechunker
 from voiceframe.audio.vad.silero import SileroBatch, SileroModel, SileroStream, check_sample_rate
 from voiceframe.audio.volume import VolumeMeter
@@ -37,6 +37,10 @@ class VADState(Enum):
     STARTING = 2
     SPEAKING = 3
     STOPPING = 4
+
+
+#: the model is skipped while quiet and the smoothed volume is this far (0.1 = 10 dB) below min_volume
+SKIP_MARGIN = 0.1
 
 
 class VADParams(BaseModel):
@@ -82,6 +86,7 @@ class VADAnalyzer:
     __slots__ = (
         "_chunker",
         "_low_windows",
+        "_model_stale",
         "_params",
         "_run_start",
         "_run_windows",
@@ -94,6 +99,7 @@ class VADAnalyzer:
         "last_volume",
         "sample_rate",
         "samples",
+        "skipped",
         "state",
     )
 
@@ -127,6 +133,9 @@ class VADAnalyzer:
         self._run_start = 0  # sample offset where that run began
         self._windows_since_reset = 0
         self._low_windows = 0
+        self._model_stale = False
+        #: windows scored by the model and windows skipped below the volume gate
+        self.skipped = 0
 
     # -- parameters ----------------------------------------------------------------------------
 
@@ -173,7 +182,10 @@ class VADAnalyzer:
         data = as_int16(pcm).tobytes() if isinstance(pcm, np.ndarray) else pcm
         events: list[VADEvent] = []
         for window in self._chunker.push(data):
-            event = self.step(window, self._stream.score(window))
+            samples = as_int16(window)
+            volume, skip = self._gate(samples)
+            confidence = 0.0 if skip else self._stream.score(samples)
+            event = self._advance(samples, confidence, volume)
             if event is not None:
                 events.append(event)
         return events
@@ -186,7 +198,25 @@ class VADAnalyzer:
     def step(self, window: PCMLike, confidence: float) -> VADEvent | None:
         """Advance by one window whose speech probability is already known."""
         samples = as_int16(window)
+        return self._advance(samples, confidence, self._volume.update(samples))
+
+    def _gate(self, samples: Int16Array) -> tuple[float, bool]:
+        """The window's smoothed volume, and whether the model can be skipped for it.
+
+        Far below the volume gate nothing can start, whatever the model says, so while quiet the model
+        is skipped (most of a call is silence on one side); its memory is then stale and reset.
+        """
         volume = self._volume.update(samples)
+        if self.state is VADState.QUIET and volume < self._params.min_volume - SKIP_MARGIN:
+            self._model_stale = True
+            self.skipped += 1
+            return volume, True
+        if self._model_stale:
+            self._stream.reset()
+            self._model_stale = False
+        return volume, False
+
+    def _advance(self, samples: Int16Array, confidence: float, volume: float) -> VADEvent | None:
         self.last_confidence, self.last_volume = confidence, volume
         start = self.samples
         self.samples += samples.size
@@ -243,12 +273,22 @@ def feed_many(analyzers: Sequence[VADAnalyzer], chunks: Sequence[PCMLike]) -> li
     depth = max((len(p) for p in pending), default=0)
     batch = SileroBatch()
     for k in range(depth):
-        ready = [i for i, p in enumerate(pending) if k < len(p)]
-        for i in ready:
-            batch.add(analyzers[i]._stream, pending[i][k])
-        probs = batch.run()
-        for j, i in enumerate(ready):
-            event = analyzers[i].step(pending[i][k], float(probs[j]))
+        scored: list[tuple[int, Int16Array, float]] = []
+        for i, p in enumerate(pending):
+            if k >= len(p):
+                continue
+            samples = as_int16(p[k])
+            volume, skip = analyzers[i]._gate(samples)
+            if skip:
+                event = analyzers[i]._advance(samples, 0.0, volume)
+                if event is not None:
+                    events[i].append(event)
+            else:
+                batch.add(analyzers[i]._stream, samples)
+                scored.append((i, samples, volume))
+        probs = batch.run() if scored else np.zeros(0, dtype=np.float32)
+        for j, (i, samples, volume) in enumerate(scored):
+            event = analyzers[i]._advance(samples, float(probs[j]), volume)
             if event is not None:
                 events[i].append(event)
     return events
