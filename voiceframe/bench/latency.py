@@ -65,7 +65,7 @@ def run(
     quick: bool, progress: Progress, *, turns: int | None = None, real_turns: int | None = None
 ) -> BenchResult:
     n_virtual = turns or (10 if quick else 30)
-    n_real = real_turns if real_turns is not None else (3 if quick else 8)
+    n_real = real_turns if real_turns is not None else (3 if quick else 12)
     r = Run(
         "latency",
         quick,

@@ -44,9 +44,10 @@ def _staggered(base: Path, n: int, d: Path, period: float) -> list[Path]:
     return paths
 
 
-def run(quick: bool, progress: Progress, *, cap_s: float | None = None, max_n: int = 64) -> BenchResult:
-    turns = 2 if quick else 3
-    cap = cap_s if cap_s is not None else (100.0 if quick else 240.0)
+def run(quick: bool, progress: Progress, *, cap_s: float | None = None, max_n: int = 256) -> BenchResult:
+    turns = 2
+    cap = cap_s if cap_s is not None else (120.0 if quick else 300.0)
+    step = 4 if quick else 2  # N grows by this factor per level
     r = Run(
         "sessions",
         quick,
@@ -81,6 +82,9 @@ def run(quick: bool, progress: Progress, *, cap_s: float | None = None, max_n: i
             ok = p95 <= baseline * (1 + RISE)
             r.metrics.append(metric(f"n{n}.total", "s", totals, group=f"N={n}"))
             r.metrics.append(
+                metric(f"n{n}.llm_first_token", "s", [s.llm_first_token for s in splits], group=f"N={n}")
+            )
+            r.metrics.append(
                 metric(f"n{n}.framework_added", "s", [s.framework_added for s in splits], group=f"N={n}")
             )
             levels.append(
@@ -93,6 +97,7 @@ def run(quick: bool, progress: Progress, *, cap_s: float | None = None, max_n: i
                     "rise": round(p95 / baseline - 1, 4),
                     "within": ok,
                     "process_cpu_cores": None if cpu is None else round(cpu, 2),
+                    "rss_mb": None if proc is None else round(proc.memory_info().rss / 2**20),
                     "wall_s": round(wall, 1),
                     "errors": sum(len(s.errors) for s in runs),
                 }
@@ -104,7 +109,7 @@ def run(quick: bool, progress: Progress, *, cap_s: float | None = None, max_n: i
             if time.perf_counter() - started + 2.2 * wall > cap:
                 r.notes.append(f"time cap {cap:.0f} s reached after N={n}; capacity is at least {n}")
                 break
-            n *= 2
+            n *= step
     r.tables["levels"] = levels
     r.metrics.append(metric("capacity_sessions", "sessions", [float(capacity)], better="higher"))
     r.bar(
