@@ -65,7 +65,7 @@ def test_report_compares_two_runs(tmp_path: Path) -> None:
     runs = [(a, load_result(a)), (b, load_result(b))]
     md = render_markdown(runs)
     assert "## latency" in md
-    assert "| virtual.total | s | 0.9 (0.99) | 0.8 (0.89) | -11.1 % (better) |" in md
+    assert "| virtual.total | ms | 900 (990) | 800 (890) | -11.1 % (better) |" in md
     assert "| capacity | sessions | 4 | 4 | 0 % |" in md
     assert "1.00 / " in md and "2.50 / " in md  # the load each run saw
     html = render_html(runs)

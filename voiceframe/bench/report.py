@@ -38,7 +38,12 @@ def _change(first: float, last: float, better: str) -> str:
 
 
 def _label(i: int, path: Path) -> str:
-    return f"run {i + 1}: {path.name}"
+    return f"run {i + 1}: {path.parent.name}/{path.name}"
+
+
+def _scale(unit: str) -> tuple[str, float]:
+    """Seconds read better as milliseconds in a latency table."""
+    return ("ms", 1000.0) if unit == "s" else (unit, 1.0)
 
 
 def _suite_blocks(suite: str, runs: list[tuple[Path, BenchResult]]) -> list[Block]:
@@ -78,13 +83,14 @@ def _suite_blocks(suite: str, runs: list[tuple[Path, BenchResult]]) -> list[Bloc
     for name in names:
         ms = [next((m for m in r.metrics if m.name == name), None) for _, r in runs]
         known = [m for m in ms if m is not None]
+        unit, k = _scale(known[0].unit)
         cells = [
             "—"
             if m is None
-            else _fmt(m.summary.p50) + (f" ({_fmt(m.summary.p95)})" if m.summary.count > 1 else "")
+            else _fmt(k * m.summary.p50) + (f" ({_fmt(k * m.summary.p95)})" if m.summary.count > 1 else "")
             for m in ms
         ]
-        row = [name, known[0].unit, *cells]
+        row = [name, unit, *cells]
         if len(runs) > 1:
             first, last = ms[0], ms[-1]
             row.append(_change(first.summary.p50, last.summary.p50, last.better) if first and last else "")
@@ -99,8 +105,12 @@ def _suite_blocks(suite: str, runs: list[tuple[Path, BenchResult]]) -> list[Bloc
                 ("h3", f"{key}, {_label(i, p)}"),
                 ("table", (cols, [[str(x.get(c, "")) for c in cols] for x in table])),
             ]
+    notes: dict[str, list[str]] = {}
+    for i, (_, r) in enumerate(runs):
         for note in r.notes:
-            blocks.append(("p", f"{_label(i, p)}: {note}"))
+            notes.setdefault(note, []).append(f"run {i + 1}")
+    for note, who in notes.items():
+        blocks.append(("p", f"{', '.join(who)}: {note}"))
     return blocks
 
 

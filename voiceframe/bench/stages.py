@@ -71,6 +71,10 @@ class StageSplit:
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
+    def rounded(self) -> StageSplit:
+        """To the nanosecond: sums of float timestamps leave 1e-15 s residues that read as noise."""
+        return StageSplit(**{k: round(v, 9) + 0.0 for k, v in asdict(self).items()})
+
 
 def split(t: TurnTimeline) -> StageSplit:
     """Attribute ``t``'s latency to stages; model time counts only on the critical path, once."""
@@ -88,7 +92,7 @@ def split(t: TurnTimeline) -> StageSplit:
     m_tts = covered(t.llm, t.first_token, tts_call) + covered(t.tts, tts_call, t.first_audio)
     model = m_turn + m_stt + m_llm + m_tts
     total = t.bot_started - start
-    return StageSplit(
+    split_ = StageSplit(
         total=total,
         endpointing=t.user_stopped - start,
         stt_final=ready - t.user_stopped,
@@ -104,3 +108,4 @@ def split(t: TurnTimeline) -> StageSplit:
         fw_llm_first_token=t.first_token - t.context - m_llm,
         fw_tts_first_audio=t.first_audio - t.first_token - m_tts,
     )
+    return split_.rounded()
