@@ -52,6 +52,8 @@ class Run:
     started_at: Any = field(default_factory=now_utc)
     _t0: float = field(default_factory=time.perf_counter)
     _load: list[float] = field(default_factory=load_average)
+    # taken at the start: the tree may change while a long suite runs (the code measured is the old one)
+    _versions: dict[str, str] = field(default_factory=versions)
 
     def bar(self, name: str, value: float, target: str, passed: bool) -> None:
         self.bars.append(Bar(name=name, value=value, target=target, passed=passed))
@@ -63,7 +65,8 @@ class Run:
             wall_seconds=round(time.perf_counter() - self._t0, 2),
             quick=self.quick,
             machine=machine_info(self._load),
-            versions=versions(extra_versions),
+            versions=self._versions
+            | {k: v for k, v in versions(extra_versions).items() if k not in self._versions},
             settings=self.settings,
             metrics=self.metrics,
             bars=self.bars,
