@@ -25,6 +25,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RAMP_PER_SESSION = 0.4
+TURN_GAP = 0.6  # no bot audio for this long: the next audio is a new turn (the bot thinks >= 0.6 s)
 AFTER = 5.0
 SPREAD = 3.0
 
@@ -44,12 +45,26 @@ async def _client(url: str, speech: bytes, rate: int, delay: float, speak_at: fl
     times = [t for t, _ in client.chunks]
     deltas = [b - a for a, b in itertools.pairwise(times)]
     within = [d for d in deltas if d < 0.25]  # larger gaps are turn boundaries (clear, thinking)
+    # what a listener hears: each stretch of bot audio (turns are >= TURN_GAP apart) plays at real time
+    # from its first chunk's arrival, the server's send-ahead being the client's buffer; a chunk that
+    # arrives after its time to play is an audible gap
+    underruns, worst, start, played = 0, 0.0, 0.0, 0.0
+    for k, (t, n) in enumerate(client.chunks):
+        if k == 0 or t - client.chunks[k - 1][0] >= TURN_GAP:
+            start, played = t, 0.0
+        due = start + played
+        if t > due:
+            underruns += 1
+            worst = max(worst, t - due)
+        played += n / 2 / rate
     users = [e["text"] for e in client.events if e.get("type") == "transcript" and e["role"] == "user"]
     return {
         "chunks": len(times),
         "audio_s": sum(n for _, n in client.chunks) / 2 / rate,
         "max_gap_ms": round(1000 * max(within, default=0.0), 1),
         "late_chunks": sum(d > 0.06 for d in within),  # arrived > 3 chunk periods after the previous
+        "underruns": underruns,
+        "worst_underrun_ms": round(1000 * worst, 1),
         "closed": client.closed,
         "heard": users,
     }
@@ -125,6 +140,9 @@ async def run_load(n: int) -> dict[str, Any]:
             "rss_growth_mb": round((proc.memory_info().rss - rss0) / 1e6, 1),
             "max_gap_ms": max(s.get("max_gap_ms", 1e9) for s in sessions),
             "late_chunks": sum(s.get("late_chunks", 0) for s in sessions),
+            "chunks": sum(s.get("chunks", 0) for s in sessions),
+            "underruns": sum(s.get("underruns", 0) for s in sessions),
+            "worst_underrun_ms": max(s.get("worst_underrun_ms", 1e9) for s in sessions),
             "recognised": sum(s.get("heard") == ["what is the weather"] for s in sessions),
             "left_sessions": len(server.sessions),
             "per_session": sessions,
@@ -141,11 +159,12 @@ def check(result: dict[str, Any]) -> None:
     assert result["peak_concurrent"] == n and result["left_sessions"] == 0
     assert all(s["audio_s"] > 2.0 for s in sessions), sessions  # greeting start + the weather answer
     assert result["recognised"] == n
-    # paced without gaps: chunks within 3 chunk periods of the previous one in a turn, but for a rare
-    # hiccup of this shared, loaded machine (another session's bot being built holds the GIL)
-    chunks = sum(s["chunks"] for s in sessions)
-    assert result["late_chunks"] <= max(2, chunks // 100), result
-    assert result["max_gap_ms"] < 250, result["max_gap_ms"]
+    # paced without audible gaps: no chunk arrives after its time to play (the server sends 0.1 s ahead,
+    # which the client buffers), but for a rare hiccup of this shared 2-core machine, where the 50 test
+    # callers themselves need a core
+    assert result["underruns"] <= max(2, result["chunks"] // 1000), {
+        k: v for k, v in result.items() if k != "per_session"
+    }
 
 
 async def test_five_concurrent_sessions() -> None:

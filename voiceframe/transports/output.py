@@ -111,6 +111,7 @@ class OutputTransport(QueuedFrameProcessor):
         *,
         chunk_seconds: float = 0.02,
         stop_gap: float = 0.35,
+        send_ahead: float = 0.0,
         push_audio_downstream: bool = False,
         name: str | None = None,
     ) -> None:
@@ -119,6 +120,12 @@ class OutputTransport(QueuedFrameProcessor):
             raise ValueError("chunk_seconds must be positive")
         if stop_gap < 0:
             raise ValueError("stop_gap must be >= 0")
+        if not 0.0 <= send_ahead <= 1.0:
+            raise ValueError("send_ahead must be between 0 and 1 second")
+        #: audio is handed to write_audio this long before it plays (for a client with a jitter buffer:
+        #: a server stall shorter than this is not heard); words, frames and speaking state still follow
+        #: the real playout time, and clear() drops what the client holds
+        self.send_ahead = send_ahead
         self.chunk_seconds = chunk_seconds
         self.stop_gap = stop_gap
         self.push_audio_downstream = push_audio_downstream
@@ -277,7 +284,7 @@ class OutputTransport(QueuedFrameProcessor):
         chunk = OutputAudioRawFrame(audio=audio, sample_rate=sample_rate, num_channels=channels, pts=start)
         duration = chunk.duration
         self._tail = start + duration
-        heapq.heappush(self._heap, (start, next(self._seq), _AUDIO, chunk))
+        heapq.heappush(self._heap, (start - self.send_ahead, next(self._seq), _AUDIO, chunk))
         ctx = self._ctx_for(self._chunk_context)
         if ctx is None:
             return
@@ -356,11 +363,11 @@ class OutputTransport(QueuedFrameProcessor):
         while True:
             t = now() + _EPS
             if heap and heap[0][0] <= t:
-                when, _, kind, payload = heapq.heappop(heap)
+                _, _, kind, payload = heapq.heappop(heap)
                 if kind == _AUDIO:
                     if not self.speaking:
                         await self._set_speaking(True)
-                    self._last_audio_end = when + payload.duration
+                    self._last_audio_end = payload.pts + payload.duration
                     await self.write_audio(payload)
                     if self.push_audio_downstream:
                         await self.push(payload)

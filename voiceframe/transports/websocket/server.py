@@ -62,6 +62,9 @@ class ServerLimits:
     send_timeout: float = 2.0
     #: SO_SNDBUF of accepted sockets (None: the kernel's autotuning, which may buffer megabytes)
     socket_send_buffer: int | None = 64 * 1024
+    #: raw-protocol audio is sent this far ahead of playout (the client buffers it; a server stall
+    #: shorter than this is not heard; ``clear`` drops it on an interruption). Twilio: always 0.
+    send_ahead: float = 0.1
 
 
 @dataclass(slots=True)
@@ -238,7 +241,11 @@ class VoiceServer:
             if not await self._handshake(ws, link, serializer):
                 return
             transport = WebSocketTransport(
-                link, serializer, sample_rate=self.pipeline_sample_rate, session_id=sid
+                link,
+                serializer,
+                sample_rate=self.pipeline_sample_rate,
+                send_ahead=self.limits.send_ahead,
+                session_id=sid,
             )
             session.transport = transport
             task = session.task = await self._build_task(transport, sid)

@@ -58,9 +58,14 @@ class WebSocketOutput(OutputTransport):
         *,
         chunk_seconds: float = 0.02,
         confirm_timeout: float = 2.0,
+        send_ahead: float = 0.0,
         name: str | None = None,
     ) -> None:
-        super().__init__(chunk_seconds=chunk_seconds, name=name)
+        # with marks (Twilio) what was heard is what the client confirms: audio is sent at playout time,
+        # or marks would come back late and undercount the heard words
+        super().__init__(
+            chunk_seconds=chunk_seconds, send_ahead=0.0 if serializer.marks else send_ahead, name=name
+        )
         self.link = link
         self.serializer = serializer
         self.confirm_timeout = confirm_timeout
@@ -221,9 +226,10 @@ class WebSocketTransport(Transport):
         *,
         sample_rate: int | None = None,
         chunk_seconds: float = 0.02,
+        send_ahead: float = 0.0,
         session_id: str = "",
     ) -> None:
-        output = WebSocketOutput(link, serializer, chunk_seconds=chunk_seconds)
+        output = WebSocketOutput(link, serializer, chunk_seconds=chunk_seconds, send_ahead=send_ahead)
         input = WebSocketInput(link, serializer, output, sample_rate=sample_rate)
         super().__init__(input, output)
         self.link = link
