@@ -92,3 +92,13 @@ def test_flatten_script_output() -> None:
     names = {m.name: m for m in ms}
     assert set(names) == {"openai.ttfb_ms.median", "openai.n", "openai.streams_per_core"}
     assert names["openai.streams_per_core"].better == "higher"
+
+
+def test_every_suite_plot_renders(tmp_path: Path) -> None:
+    from voiceframe.bench.plots import plot_result
+
+    base = _result([800, 900], 1.0)
+    for suite in ("latency", "turn", "sessions", "overhead", "vad", "services"):
+        res = base.model_copy(update={"suite": suite})
+        png = plot_result(res, tmp_path / f"{suite}.png")
+        assert png.read_bytes()[:4] == b"\x89PNG"

@@ -60,7 +60,7 @@ class TimelineObserver(Observer):
 
 @dataclass
 class ModelTimes:
-    """Pipeline-clock intervals spent inside each model call, and real CPU-side seconds."""
+    """Pipeline-clock intervals spent inside each model call, and when each synthesis began."""
 
     turn_model: Intervals = field(default_factory=list)
     stt: Intervals = field(default_factory=list)

@@ -51,12 +51,17 @@ def _turn(r: BenchResult, plt: Any) -> Any:
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 3.8))
     width = 0.27
     for i, key in enumerate(("precision", "recall", "accuracy")):
-        ax.bar([j + (i - 1) * width for j in range(len(names))], [x[key] for x in rows], width, label=key)
+        ax.bar(
+            [j + (i - 1) * width for j in range(len(names))],
+            [x.get(key) or 0.0 for x in rows],
+            width,
+            label=key,
+        )
     ax.set_xticks(range(len(names)), names, fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7)
     ax.set_title('"turn complete": precision / recall / accuracy')
-    ax2.bar(names, [x["median_wait_s_complete"] or 0.0 for x in rows])
+    ax2.bar(names, [x.get("median_wait_s_complete") or 0.0 for x in rows])
     ax2.set_ylabel("s after speech end (complete turns, median)")
     ax2.tick_params(axis="x", labelsize=8)
     return fig
@@ -98,7 +103,13 @@ def _by_unit(r: BenchResult, unit: str) -> list[Metric]:
 def _panels(panels: list[tuple[str, list[Metric]]], plt: Any, log: bool = True) -> Any:
     """One horizontal bar panel per (title, metrics), bars coloured by the metric's group."""
     panels = [(t, ms) for t, ms in panels if ms]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    if not panels:  # e.g. a suite whose every provider was skipped
+        fig, ax = plt.subplots(figsize=(5, 2))
+        ax.text(0.5, 0.5, "nothing measured", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    height = max(4.2, 0.22 * max(len(ms) for _, ms in panels) + 1.0)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), height), squeeze=False)
     colours: dict[str, str] = {}
     for ax, (title, ms) in zip(axes[0], panels, strict=True):
         for m in ms:
@@ -138,7 +149,7 @@ PLOTTERS: dict[str, Callable[[BenchResult, Any], Any]] = {
         plt,
         log=False,
     ),
-    "services": lambda r, plt: _bars(_by_unit(r, "ms"), plt, "services: time to first byte"),
+    "services": lambda r, plt: _panels([("time to first byte", _by_unit(r, "ms"))], plt, log=False),
 }
 
 
