@@ -163,8 +163,10 @@ async def test_twilio_call_barge_in_marks_and_reply() -> None:
         assert watch.times and twilio.clears, "no barge-in / no clear"
         interrupted, cleared = watch.times[0], twilio.clears[0]
         assert 0 <= cleared - interrupted < 0.02 + 0.03  # one chunk, plus a loaded machine's scheduling
+        # media the server had already written to the socket before the interruption can still arrive
+        # after it (the client timestamps arrivals); queued audio is dropped: at most a chunk or two
         late = [at for at, _ in twilio.media if interrupted < at < cleared]
-        assert len(late) <= 1
+        assert len(late) <= 2
         # heard-text accounting: the greeting in the context is exactly the words whose marks came back
         output = transport.ws_output
 
