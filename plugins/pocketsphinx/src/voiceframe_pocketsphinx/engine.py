@@ -116,8 +116,10 @@ class SphinxRecognizer:
         ``en-us.lm.bin``); by default the model inside the pocketsphinx wheel is used.
         """
         if sample_rate != SAMPLE_RATE:
-            raise ValueError(f"pocketsphinx's en-US model needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz;"
-                             " resample first (e.g. with soxr)")
+            raise ValueError(
+                f"pocketsphinx's en-US model needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz;"
+                " resample first (e.g. with soxr)"
+            )
         if num_channels != 1:
             raise ValueError(f"pocketsphinx needs mono audio, got {num_channels} channels; downmix first")
         if keyphrases is not None and grammar is not None:
@@ -164,8 +166,11 @@ class SphinxRecognizer:
                 return pocketsphinx.Decoder(**config, **{key: path})
             except RuntimeError as exc:
                 missing = _missing_words(config, words_of(text))
-                detail = ("words not in the pocketsphinx dictionary: " + ", ".join(missing) if missing
-                          else f"invalid {key} search")
+                detail = (
+                    "words not in the pocketsphinx dictionary: " + ", ".join(missing)
+                    if missing
+                    else f"invalid {key} search"
+                )
                 raise ValueError(detail) from exc
         finally:
             os.unlink(path)

@@ -23,8 +23,11 @@ def normalize_phrase(phrase: str) -> str:
 
 def keyphrase_file(keyphrases: Sequence[str] | Mapping[str, float], default_threshold: float) -> str:
     """Contents of a pocketsphinx ``kws`` file: one ``phrase /threshold/`` per line."""
-    items = (keyphrases.items() if isinstance(keyphrases, Mapping)
-             else ((p, default_threshold) for p in keyphrases))
+    items = (
+        keyphrases.items()
+        if isinstance(keyphrases, Mapping)
+        else ((p, default_threshold) for p in keyphrases)
+    )
     lines = []
     for phrase, threshold in items:
         if not 0.0 < threshold < 1.0:
@@ -39,8 +42,9 @@ def grammar_text(grammar: str | Sequence[str]) -> str:
     """JSGF text: given verbatim, or built as ``public <command> = phrase | phrase ...;``."""
     if isinstance(grammar, str):
         if not grammar.lstrip().startswith("#JSGF"):
-            raise ValueError("grammar text must be JSGF starting with '#JSGF V1.0;' "
-                             "(or pass a list of phrases)")
+            raise ValueError(
+                "grammar text must be JSGF starting with '#JSGF V1.0;' (or pass a list of phrases)"
+            )
         return grammar
     phrases = [normalize_phrase(p) for p in grammar]
     if not phrases:
@@ -51,7 +55,8 @@ def grammar_text(grammar: str | Sequence[str]) -> str:
 def words_of(text: str) -> list[str]:
     """Vocabulary words in phrases or a JSGF grammar (rule names, weights and tags removed)."""
     # Header, grammar name and imports hold no vocabulary.
-    body = "\n".join(line for line in text.splitlines()
-                     if not line.lstrip().startswith(("#", "grammar ", "import ")))
+    body = "\n".join(
+        line for line in text.splitlines() if not line.lstrip().startswith(("#", "grammar ", "import "))
+    )
     body = _JSGF_NOISE.sub(" ", body.lower())
     return [w for w in _WORD.findall(body) if w not in _JSGF_KEYWORDS]
