@@ -14,6 +14,7 @@ Sections of the config (see :mod:`voiceframe.config`)::
     [vad]
     start_secs = 0.2
     stop_secs = 0.8
+    batch = true            # servers: one Silero call for all sessions' windows of a loop iteration
 
     [turn]
     strategy = "vad"        # vad | smart_turn | combined | transcript
@@ -73,11 +74,19 @@ def _vad(config: BotConfig) -> FrameProcessor:
     values = dict(section.settings) if section else {}
     if section and section.provider not in (None, "silero"):
         raise ConfigError(f"{config.where('vad', 'provider')}: only 'silero' is available")
+    # batch = true: score this session's windows together with other sessions' (servers)
+    batch = values.pop("batch", False)
+    if not isinstance(batch, bool):
+        raise ConfigError(f"{config.where('vad', 'batch')}: must be true or false")
     try:
         params = VADParams(**values)
     except ValidationError as exc:
         key = str(exc.errors()[0]["loc"][0]) if exc.errors() else None
         raise ConfigError(f"{config.where('vad', key)}: {exc.errors()[0]['msg']}") from None
+    if batch:
+        from voiceframe.audio.vad.batcher import VADBatcher
+
+        return VADProcessor(params, batcher=VADBatcher.shared())
     return VADProcessor(params)
 
 

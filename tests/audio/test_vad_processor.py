@@ -145,3 +145,28 @@ def test_sample_rate_checked_at_construction() -> None:
     with pytest.raises(ValueError, match="resample"):
         VADProcessor(sample_rate=22050)
     assert VADProcessor(sample_rate=8000).analyzer is not None
+
+
+async def test_batched_sessions_decide_exactly_as_unbatched_ones(speech: Speak) -> None:
+    """Several sessions share one model call per loop iteration; their VAD frames do not change."""
+    import asyncio
+
+    from voiceframe.audio.vad.batcher import VADBatcher
+    from voiceframe.clock import virtual_time
+
+    signals = [
+        np.concatenate([gen.silence(LEAD + 0.3 * i), speech(SENTENCES[i]), gen.silence(1.5)])
+        for i in range(3)
+    ]
+    alone = [vad_times(await run_processor(VADProcessor(), audio_frames(x))) for x in signals]
+    batcher = VADBatcher()
+    with virtual_time():
+        together = await asyncio.gather(
+            *(run_processor(VADProcessor(batcher=batcher), audio_frames(x)) for x in signals)
+        )
+    def rounded(times: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        return [(kind, round(t, 6)) for kind, t in times]
+
+    assert [rounded(vad_times(r)) for r in together] == [rounded(a) for a in alone]
+    assert all([kind for kind, _ in a] == ["started", "stopped"] for a in alone)
+    assert batcher.windows > batcher.calls  # windows of different sessions really shared model calls

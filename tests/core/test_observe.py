@@ -100,3 +100,17 @@ async def test_stop_without_start_reports_nothing() -> None:
     metrics = ProcessorMetrics(FrameProcessor())
     assert await metrics.stop_ttfb() is None
     assert await metrics.stop_processing() is None
+
+
+async def test_an_observer_sees_only_the_frame_types_it_declares() -> None:
+    class FakeTextOnly(FakeCollectingObserver):
+        frame_types = (TextFrame,)
+
+    picky, everything = FakeTextOnly(), FakeCollectingObserver()
+    task = PipelineTask(Pipeline([FakeRecorder("r")]), observers=[picky, everything])
+    with virtual_time():
+        await task.queue_frames([TextFrame(text="a"), MetricsFrame()])
+        await task.stop_when_done()
+        await task.run()
+    assert {type(e.frame) for e in picky.events} == {TextFrame}
+    assert MetricsFrame in {type(e.frame) for e in everything.events}

@@ -106,6 +106,9 @@ async def run_load(n: int) -> dict[str, Any]:
     assert stt is not None
     # a phone bot shows no live transcript: no interim results, one decoder per session instead of two
     stt.settings["interim_results"] = False
+    vad = config.section("vad")
+    assert vad is not None
+    vad.settings["batch"] = True  # one Silero call for the windows of all sessions that arrived together
     server = VoiceServer(
         lambda t: build_bot(config, t, tools=DEMO_TOOLS),
         port=0,

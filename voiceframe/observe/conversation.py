@@ -67,6 +67,8 @@ _WATCHED = (
 class ConversationLog(Observer):
     """Collects :class:`Turn` s; ``on_turn`` (if given) is called when a bot answer starts playing."""
 
+    frame_types = _WATCHED
+
     def __init__(self, *, on_line: Callable[[str], None] | None = None) -> None:
         self.turns: list[Turn] = [Turn()]  # turn 0: what the bot says before the user speaks
         self.on_line = on_line

@@ -41,6 +41,9 @@ class Observer:
 
     #: events buffered for this observer before new ones are dropped
     max_pending: int = 10_000
+    #: only pushes of these frame types reach the observer (None: every push). Declaring them keeps
+    #: an observer nearly free on the audio path, where most pushes are audio frames it ignores.
+    frame_types: tuple[type[Frame], ...] | None = None
 
     async def on_push(self, event: PushEvent) -> None:
         """Called for every push, in order, in the observer's own task."""
@@ -50,10 +53,11 @@ class Observer:
 
 
 class _Feed:
-    __slots__ = ("buffer", "dropped", "observer", "task", "wakeup")
+    __slots__ = ("buffer", "dropped", "observer", "task", "types", "wakeup")
 
     def __init__(self, observer: Observer) -> None:
         self.observer = observer
+        self.types = observer.frame_types
         self.buffer: deque[PushEvent] = deque()
         self.dropped = 0
         self.wakeup: asyncio.Future[None] | None = None
@@ -73,8 +77,12 @@ class ObserverHub:
         return sum(f.dropped for f in self._feeds)
 
     def on_push(self, source: Any, destination: Any, frame: Frame, direction: FrameDirection) -> None:
-        event = PushEvent(source, destination, frame, direction, now())
+        event: PushEvent | None = None
         for feed in self._feeds:
+            if feed.types is not None and not isinstance(frame, feed.types):
+                continue
+            if event is None:
+                event = PushEvent(source, destination, frame, direction, now())
             if len(feed.buffer) >= feed.observer.max_pending:
                 feed.dropped += 1
                 continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +20,9 @@ from voiceframe.audio.pcm import Int16Array, PCMLike, as_int16
 from voiceframe.audio.rechunk import Rechunker
 from voiceframe.audio.vad.silero import SileroBatch, SileroModel, SileroStream, check_sample_rate
 from voiceframe.audio.volume import VolumeMeter
+
+if TYPE_CHECKING:
+    from voiceframe.audio.vad.batcher import VADBatcher
 
 # The recurrent state drifts during long non-speech (strongly at 8 kHz) and then under-reports the
 # speech that follows; Pipecat found a periodic reset during clear non-speech fixes it. Same policy:
@@ -185,6 +188,19 @@ class VADAnalyzer:
             samples = as_int16(window)
             volume, skip = self._gate(samples)
             confidence = 0.0 if skip else self._stream.score(samples)
+            event = self._advance(samples, confidence, volume)
+            if event is not None:
+                events.append(event)
+        return events
+
+    async def feed_batched(self, pcm: PCMLike, batcher: VADBatcher) -> list[VADEvent]:
+        """Like :meth:`feed`, with the model calls batched across streams by ``batcher``."""
+        data = as_int16(pcm).tobytes() if isinstance(pcm, np.ndarray) else pcm
+        events: list[VADEvent] = []
+        for window in self._chunker.push(data):
+            samples = as_int16(window)
+            volume, skip = self._gate(samples)
+            confidence = 0.0 if skip else await batcher.score(self._stream, samples)
             event = self._advance(samples, confidence, volume)
             if event is not None:
                 events.append(event)

@@ -24,6 +24,7 @@ naming the fix (a misconfigured input would otherwise leave a bot that silently 
 from __future__ import annotations
 
 from voiceframe.audio.vad.analyzer import VADAnalyzer, VADEvent, VADParams
+from voiceframe.audio.vad.batcher import VADBatcher
 from voiceframe.audio.vad.silero import SUPPORTED_RATES, SileroModel
 from voiceframe.frames import (
     Frame,
@@ -68,9 +69,12 @@ class VADProcessor(FrameProcessor):
         sample_rate: int | None = None,
         model: SileroModel | None = None,
         also_upstream: bool = False,
+        batcher: VADBatcher | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
+        #: batches model calls with other sessions' (servers with many sessions; see batcher.py)
+        self.batcher = batcher
         self._params = params or VADParams()
         self._model = model
         self._also_upstream = also_upstream
@@ -108,7 +112,11 @@ class VADProcessor(FrameProcessor):
                 analyzer = await self._check(frame)
                 if analyzer is None:
                     return
-            for event in analyzer.feed(frame.audio):
+            if self.batcher is None:
+                events = analyzer.feed(frame.audio)
+            else:
+                events = await analyzer.feed_batched(frame.audio, self.batcher)
+            for event in events:
                 await self._emit(event)
         elif isinstance(frame, UpdateSettingsFrame) and frame.scope is SettingsScope.VAD:
             if frame.target is None or frame.target == self.name:

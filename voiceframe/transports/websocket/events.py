@@ -26,6 +26,8 @@ _SPEAKING = (*_BOT, UserStartedSpeakingFrame, UserStoppedSpeakingFrame)
 class ClientEvents(Observer):
     """Sends ``transcript`` (user), ``user_speaking`` and ``bot_speaking`` events to the client."""
 
+    frame_types = (TranscriptionFrame, *_SPEAKING)
+
     def __init__(self, link: WebSocketLink, serializer: Serializer) -> None:
         self.link = link
         self.serializer = serializer
