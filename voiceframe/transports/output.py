@@ -126,6 +126,10 @@ class OutputTransport(QueuedFrameProcessor):
         #: a server stall shorter than this is not heard); words, frames and speaking state still follow
         #: the real playout time, and clear() drops what the client holds
         self.send_ahead = send_ahead
+        #: pacing quality: chunks written after their playout time (an audible gap for a client with no
+        #: more buffer than the send-ahead) and the worst such delay, in seconds
+        self.late_writes = 0
+        self.max_late = 0.0
         self.chunk_seconds = chunk_seconds
         self.stop_gap = stop_gap
         self.push_audio_downstream = push_audio_downstream
@@ -368,6 +372,10 @@ class OutputTransport(QueuedFrameProcessor):
                     if not self.speaking:
                         await self._set_speaking(True)
                     self._last_audio_end = payload.pts + payload.duration
+                    late = t - _EPS - payload.pts
+                    if late > 0.0:
+                        self.late_writes += 1
+                        self.max_late = max(self.max_late, late)
                     await self.write_audio(payload)
                     if self.push_audio_downstream:
                         await self.push(payload)
