@@ -164,6 +164,7 @@ async def test_batched_sessions_decide_exactly_as_unbatched_ones(speech: Speak) 
         together = await asyncio.gather(
             *(run_processor(VADProcessor(batcher=batcher), audio_frames(x)) for x in signals)
         )
+
     def rounded(times: list[tuple[str, float]]) -> list[tuple[str, float]]:
         return [(kind, round(t, 6)) for kind, t in times]
 
