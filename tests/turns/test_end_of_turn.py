@@ -23,6 +23,7 @@ from voiceframe.audio.vad.processor import VADProcessor
 from voiceframe.frames import TranscriptionFrame
 from voiceframe.pipeline import Pipeline
 from voiceframe.testing.run import Wait, run_processor
+from voiceframe.testing.turn_samples import LABELLED
 from voiceframe.turns.controller import UserTurnController
 from voiceframe.turns.strategies import (
     CombinedStrategy,
@@ -151,29 +152,6 @@ async def test_latency_per_strategy(speak: Speak) -> None:
     assert results["Smart Turn, stop_secs 0.2"] < 0.35
     assert results["Smart Turn + transcript, final +0.3 s"] == pytest.approx(STT_DELAY, abs=0.03)
     assert results["Smart Turn + transcript, no final"] < 0.35 + 0.3
-
-
-#: A small labelled set: (text, complete?). Punctuation is what a punctuating STT would give.
-LABELLED = [
-    ("I need to talk to someone about my bill.", True),
-    ("I need to talk to someone about my", False),
-    ("Set an alarm for seven in the morning.", True),
-    ("So the thing is, um", False),
-    ("Can you book me a table for two tonight?", True),
-    ("Can you book me a table for", False),
-    ("What is the weather like in Paris?", True),
-    ("I would like to order a pizza with", False),
-    ("Thanks, that's all for today.", True),
-    ("My phone number is five five five", False),
-    ("Yes.", True),
-    ("I want to cancel my", False),
-    ("Please call my sister at six.", True),
-    ("The meeting is at", False),
-    ("No, thank you.", True),
-    ("I was wondering if", False),
-    ("It costs twenty dollars.", True),
-    ("Let me think about it and", False),
-]
 
 
 def test_smart_turn_alone_vs_combined_with_transcript(speech: Speak) -> None:

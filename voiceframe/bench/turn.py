@@ -20,34 +20,13 @@ from rich.progress import Progress
 from voiceframe.bench import stats
 from voiceframe.bench.common import Run
 from voiceframe.bench.results import BenchResult, metric
+from voiceframe.testing.turn_samples import LABELLED
 
 SR = 16000
 LEAD, TAIL = 0.5, 4.0
 STT_DELAY = 0.3
 MAX_WAIT = 3.0
 COMPLETE_WITHIN = 1.5  # well below MAX_WAIT + stop_secs, well above any "complete" path
-
-#: (text, complete?) as a punctuating STT would give it; the suite strips punctuation
-LABELLED = [
-    ("I need to talk to someone about my bill.", True),
-    ("I need to talk to someone about my", False),
-    ("Set an alarm for seven in the morning.", True),
-    ("So the thing is, um", False),
-    ("Can you book me a table for two tonight?", True),
-    ("Can you book me a table for", False),
-    ("What is the weather like in Paris?", True),
-    ("I would like to order a pizza with", False),
-    ("Thanks, that's all for today.", True),
-    ("My phone number is five five five", False),
-    ("Yes.", True),
-    ("I want to cancel my", False),
-    ("Please call my sister at six.", True),
-    ("The meeting is at", False),
-    ("No, thank you.", True),
-    ("I was wondering if", False),
-    ("It costs twenty dollars.", True),
-    ("Let me think about it and", False),
-]
 
 
 @dataclass(frozen=True)
