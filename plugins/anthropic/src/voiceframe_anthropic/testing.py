@@ -21,6 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
+from voiceframe.testing.local_server import LocalServer, serve_http
+
 from . import _wire as w
 
 __all__ = [
@@ -91,7 +93,7 @@ class SeenRequest:
     disconnected_at: float | None = None
 
 
-class FakeAnthropicServer:
+class FakeAnthropicServer(LocalServer):
     """Anthropic's Messages API on 127.0.0.1. Use as ``async with FakeAnthropicServer() as s``."""
 
     def __init__(self, api_key: str | None = "sk-ant-test") -> None:
@@ -112,24 +114,12 @@ class FakeAnthropicServer:
         app = web.Application()
         app.router.add_post("/v1/messages", self._messages)
         # a client that goes away cancels the handler at once, so tests see the disconnect
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_http(app, handler_cancellation=True, access_log=None)
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def __aenter__(self) -> FakeAnthropicServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def wait_disconnect(self, timeout: float = 2.0) -> SeenRequest:
         await asyncio.wait_for(self._disconnect.wait(), timeout)

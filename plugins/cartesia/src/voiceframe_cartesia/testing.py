@@ -26,10 +26,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import SecretStr
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+
+from voiceframe.testing.local_server import LocalServer, close_websocket, serve_websocket
 
 ENCODINGS = {"pcm_s16le", "pcm_f32le", "pcm_mulaw", "pcm_alaw"}
 
@@ -51,7 +53,7 @@ class Context:
         return "".join(str(r.get("transcript", "")) for r in self.requests)
 
 
-class FakeCartesiaServer:
+class FakeCartesiaServer(LocalServer):
     """Cartesia TTS on 127.0.0.1 (random port). Use ``async with FakeCartesiaServer() as c:``."""
 
     def __init__(
@@ -73,23 +75,13 @@ class FakeCartesiaServer:
         self.url = ""
 
     async def start(self) -> FakeCartesiaServer:
-        self._server = await serve(
-            self._handle, "127.0.0.1", 0, process_request=self._check_upgrade, compression=None
+        self._server, self.url = await serve_websocket(
+            self._handle, process_request=self._check_upgrade, compression=None
         )
-        port = next(iter(self._server.sockets)).getsockname()[1]
-        self.url = f"ws://127.0.0.1:{port}"
         return self
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def __aenter__(self) -> FakeCartesiaServer:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        await close_websocket(self._server)
 
     def _check_upgrade(self, connection: ServerConnection, request: Request) -> Response | None:
         query = dict(parse_qsl(urlsplit(request.path).query))

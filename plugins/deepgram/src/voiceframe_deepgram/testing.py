@@ -35,10 +35,12 @@ from urllib.parse import parse_qsl, urlsplit
 import aiohttp
 from aiohttp import web
 from pydantic import SecretStr
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+
+from voiceframe.testing.local_server import LocalServer, close_websocket, serve_http, serve_websocket
 
 MODEL_INFO = {"name": "general-nova-3", "version": "2024-01-01.0", "arch": "nova-3"}
 
@@ -79,7 +81,7 @@ class SpeakRequest:
     disconnected: bool = False
 
 
-class FakeDeepgramServer:
+class FakeDeepgramServer(LocalServer):
     """Deepgram on 127.0.0.1 (random ports). Use ``async with FakeDeepgramServer() as dg:``."""
 
     def __init__(
@@ -121,33 +123,18 @@ class FakeDeepgramServer:
     # ------------------------------------------------------------------------------ lifecycle
 
     async def start(self) -> FakeDeepgramServer:
-        self._ws_server = await serve(
-            self._listen, "127.0.0.1", 0, process_request=self._check_upgrade, compression=None
+        self._ws_server, self.ws_url = await serve_websocket(
+            self._listen, process_request=self._check_upgrade, compression=None
         )
-        port = next(iter(self._ws_server.sockets)).getsockname()[1]
-        self.ws_url = f"ws://127.0.0.1:{port}"
         app = web.Application()
         app.router.add_post("/v1/speak", self._speak)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.http_url = f"http://127.0.0.1:{http_port}"
+        self._runner, self.http_url = await serve_http(app, handle_signals=False)
         return self
 
     async def stop(self) -> None:
-        if self._ws_server is not None:
-            self._ws_server.close()
-            await self._ws_server.wait_closed()
+        await close_websocket(self._ws_server)
         if self._runner is not None:
             await self._runner.cleanup()
-
-    async def __aenter__(self) -> FakeDeepgramServer:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # ---------------------------------------------------------------------------------- auth
 

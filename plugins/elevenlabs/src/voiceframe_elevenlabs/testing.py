@@ -28,10 +28,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import SecretStr
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+
+from voiceframe.testing.local_server import LocalServer, close_websocket, serve_websocket
 
 TIMEOUT_MESSAGE = (
     "Have not received a new text input within the timeout of {} seconds. Streaming input terminated. "
@@ -60,7 +62,7 @@ class StreamSession:
         return "".join(str(m.get("text", "")) for m in self.messages[1:]).strip()
 
 
-class FakeElevenLabsServer:
+class FakeElevenLabsServer(LocalServer):
     """ElevenLabs stream-input on 127.0.0.1 (random port). ``async with FakeElevenLabsServer() as el:``."""
 
     def __init__(
@@ -88,23 +90,13 @@ class FakeElevenLabsServer:
         self.url = ""
 
     async def start(self) -> FakeElevenLabsServer:
-        self._server = await serve(
-            self._handle, "127.0.0.1", 0, process_request=self._check_upgrade, compression=None
+        self._server, self.url = await serve_websocket(
+            self._handle, process_request=self._check_upgrade, compression=None
         )
-        port = next(iter(self._server.sockets)).getsockname()[1]
-        self.url = f"ws://127.0.0.1:{port}"
         return self
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def __aenter__(self) -> FakeElevenLabsServer:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        await close_websocket(self._server)
 
     def _check_upgrade(self, connection: ServerConnection, request: Request) -> Response | None:
         parts = urlsplit(request.path).path.strip("/").split("/")

@@ -30,6 +30,8 @@ from typing import Any
 
 from aiohttp import web
 
+from voiceframe.testing.local_server import LocalServer, serve_http
+
 from ._wire import chunk, error_body, fragments, sse, usage_chunk
 
 __all__ = [
@@ -126,7 +128,7 @@ class SeenRequest:
     disconnected_at: float | None = None
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(LocalServer):
     """OpenAI's API on 127.0.0.1 (random free port). Use as ``async with FakeOpenAIServer() as s``."""
 
     def __init__(self, api_key: str | None = "sk-test", model: str = "gpt-4o-mini") -> None:
@@ -153,24 +155,12 @@ class FakeOpenAIServer:
         app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         # handler_cancellation: a client that goes away cancels the handler at once, so tests see it
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_http(app, handler_cancellation=True, access_log=None)
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def __aenter__(self) -> FakeOpenAIServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def wait_disconnect(self, timeout: float = 2.0) -> SeenRequest:
         """The first request whose client went away mid-response (waits for it)."""

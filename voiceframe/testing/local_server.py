@@ -1,0 +1,62 @@
+"""Scaffolding for local servers that speak a provider's protocol on 127.0.0.1, for plugin tests.
+
+A plugin's fake server (e.g. ``voiceframe_openai.testing.FakeOpenAIServer``) subclasses
+:class:`LocalServer`, implements ``start()``/``stop()`` with :func:`serve_http` and/or
+:func:`serve_websocket`, and is used as ``async with FakeServer() as server: ...``. aiohttp and
+websockets are imported only when a server starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Self
+
+
+class LocalServer:
+    """Base of local protocol servers: ``async with`` starts and stops them."""
+
+    async def start(self) -> Any:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def serve_http(app: Any, **runner_options: Any) -> tuple[Any, str]:
+    """Serve an aiohttp ``app`` on a free 127.0.0.1 port; returns (runner, "http://127.0.0.1:port").
+
+    Stop it with ``await runner.cleanup()``.
+    """
+    from aiohttp import web
+
+    runner = web.AppRunner(app, **runner_options)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def serve_websocket(handler: Callable[[Any], Awaitable[None]], **options: Any) -> tuple[Any, str]:
+    """Serve a ``websockets`` handler on a free 127.0.0.1 port; returns (server, "ws://127.0.0.1:port").
+
+    Stop it with :func:`close_websocket`.
+    """
+    from websockets.asyncio.server import serve
+
+    server = await serve(handler, "127.0.0.1", 0, **options)
+    port = next(iter(server.sockets)).getsockname()[1]
+    return server, f"ws://127.0.0.1:{port}"
+
+
+async def close_websocket(server: Any) -> None:
+    if server is not None:
+        server.close()
+        await server.wait_closed()
