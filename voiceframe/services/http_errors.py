@@ -74,3 +74,15 @@ def error_for_status(
     if status >= 500:
         return ConnectionError(f"{provider} server error (HTTP {status} {detail})")
     return ServiceError(f"{provider} refused the request (HTTP {status} {detail})", fatal=True)
+
+
+def transport_error(exc: BaseException, where: str) -> ServiceError | None:
+    """A clear error for failures below a provider SDK (a dropped stream, malformed JSON), else None.
+
+    Raw HTTP-client errors escape the SDKs while a streamed body is read.
+    """
+    if type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        return ServiceError(f"connection to {where} failed: {type(exc).__name__}: {exc}")
+    if isinstance(exc, json.JSONDecodeError):
+        return ServiceError(f"malformed data from {where}: {exc}")
+    return None

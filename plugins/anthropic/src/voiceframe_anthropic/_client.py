@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 import anthropic
 from pydantic import SecretStr
 
 from voiceframe.services.base import ServiceError
+from voiceframe.services.http_errors import transport_error
 from voiceframe.services.settings import MissingSecretError, ServiceSettings
 
 API_KEY_ENV = "ANTHROPIC_API_KEY"
@@ -69,8 +69,4 @@ def translate(exc: Exception, where: str) -> Exception:
         return ServiceError(f"connection to {where} failed: {type(cause).__name__}: {cause}")
     if isinstance(exc, anthropic.APIError):
         return ServiceError(f"error from {where}: {exc.message}")
-    if type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2"):
-        return ServiceError(f"connection to {where} failed: {type(exc).__name__}: {exc}")
-    if isinstance(exc, json.JSONDecodeError):
-        return ServiceError(f"malformed data from {where}: {exc}")
-    return exc
+    return transport_error(exc, where) or exc

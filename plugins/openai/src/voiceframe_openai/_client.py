@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 import openai
@@ -10,6 +9,7 @@ from pydantic import SecretStr
 
 from voiceframe.log import logger
 from voiceframe.services.base import ServiceError
+from voiceframe.services.http_errors import transport_error
 from voiceframe.services.settings import MissingSecretError, ServiceSettings
 
 API_KEY_ENV = "OPENAI_API_KEY"
@@ -97,12 +97,7 @@ def translate(exc: Exception, where: str) -> Exception:
         return ServiceError(f"connection to {where} failed: {type(cause).__name__}: {cause}")
     if isinstance(exc, openai.APIError):
         return ServiceError(f"error from {where}: {exc.message}")
-    if type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2"):
-        # raw transport errors escape the SDK while a streamed body is read (with_streaming_response)
-        return ServiceError(f"connection to {where} failed: {type(exc).__name__}: {exc}")
-    if isinstance(exc, json.JSONDecodeError):
-        return ServiceError(f"malformed data from {where}: {exc}")
-    return exc
+    return transport_error(exc, where) or exc
 
 
 class OpenAIClient:
