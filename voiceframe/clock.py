@@ -25,7 +25,7 @@ from voiceframe.frames import now
 
 T = TypeVar("T")
 
-__all__ = ["Clock", "is_virtual", "new_virtual_loop", "now", "run", "sleep_until", "virtual_time"]
+__all__ = ["is_virtual", "new_virtual_loop", "now", "run", "sleep_until", "virtual_time"]
 
 
 async def sleep_until(deadline: float) -> None:
@@ -33,21 +33,6 @@ async def sleep_until(deadline: float) -> None:
     delay = deadline - now()
     if delay > 0:
         await asyncio.sleep(delay)
-
-
-class Clock:
-    """The pipeline clock as an object, for code that wants one to pass around."""
-
-    __slots__ = ()
-
-    def now(self) -> float:
-        return now()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-    async def sleep_until(self, deadline: float) -> None:
-        await sleep_until(deadline)
 
 
 def new_virtual_loop(start: float = 0.0) -> asyncio.AbstractEventLoop:

@@ -444,8 +444,9 @@ class PipelineTask:
             self._pump.cancel()
             tasks.append(self._pump)
         for p in [self._root, *flatten([self.pipeline])]:
-            tasks.extend(p.owned_tasks())
-            for t in p.owned_tasks():
+            owned = p.owned_tasks()
+            tasks.extend(owned)
+            for t in owned:
                 t.cancel()
         helpers = [t for t in self._helpers if t is not current and not t.done()]
         for t in helpers:
@@ -491,14 +492,12 @@ class PipelineRunner:
 
     def __init__(self, *, handle_signals: bool = True) -> None:
         self.handle_signals = handle_signals
-        self._tasks: list[PipelineTask] = []
         self._running: dict[PipelineTask, asyncio.Task[TaskState]] = {}
         self.signalled: int | None = None
         self._cancels: set[asyncio.Future[None]] = set()
 
     async def add(self, task: PipelineTask) -> None:
         """Start ``task`` now (also while :meth:`run` is waiting)."""
-        self._tasks.append(task)
         self._running[task] = asyncio.ensure_future(task.run())
 
     async def run(self, *tasks: PipelineTask) -> dict[PipelineTask, TaskState]:
@@ -531,11 +530,11 @@ class PipelineRunner:
 
     def _on_signal(self, sig: int) -> None:
         self.signalled = sig
-        for task in self._tasks:
+        for task in self._running:
             cancelling = asyncio.ensure_future(task.cancel(f"signal {signal.Signals(sig).name}"))
             self._cancels.add(cancelling)
             cancelling.add_done_callback(self._cancels.discard)
 
     async def cancel(self) -> None:
         """Cancel every task."""
-        await asyncio.gather(*(t.cancel("runner cancelled") for t in self._tasks))
+        await asyncio.gather(*(t.cancel("runner cancelled") for t in self._running))
