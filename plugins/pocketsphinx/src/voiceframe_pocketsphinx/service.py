@@ -57,14 +57,16 @@ class PocketsphinxSTTService(SegmentedSTTService):
                 "pocketsphinx's en-US model needs sample_rate = 16000 (input is resampled to it)"
             )
         s = self.settings
-        self._decoder = SphinxRecognizer(
-            keyphrases=s.keyphrases, grammar=s.grammar, kws_threshold=s.kws_threshold
-        )
+        self._decoder = self._recognizer()
         # the whole-utterance pass needs a decoder of its own: after streaming, a decoder's state
         # changes what it finds (made on first need: ~16 ms and ~6 MB with a grammar)
         self._whole: SphinxRecognizer | None = None
         #: in grammar mode a real result is one whole phrase; anything else is a path cut short
         self._phrases = {normalize_phrase(p) for p in s.grammar} if s.grammar else None
+
+    def _recognizer(self) -> SphinxRecognizer:
+        s = self.settings
+        return SphinxRecognizer(keyphrases=s.keyphrases, grammar=s.grammar, kws_threshold=s.kws_threshold)
 
     async def process_audio(self, audio: bytes) -> None:
         in_segment = self._segment is not None
@@ -91,10 +93,7 @@ class PocketsphinxSTTService(SegmentedSTTService):
             # the whole utterance again, normalised over itself: rescues narrow-band (8 kHz telephone)
             # audio, where live normalisation has not converged yet
             if self._whole is None:
-                s = self.settings
-                self._whole = SphinxRecognizer(
-                    keyphrases=s.keyphrases, grammar=s.grammar, kws_threshold=s.kws_threshold
-                )
+                self._whole = self._recognizer()
             again = self._whole.recognize(audio)
             if again.text or final is None:
                 final = again
