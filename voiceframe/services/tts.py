@@ -22,6 +22,7 @@ A provider implements :meth:`TTSService.synthesize`::
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -45,6 +46,10 @@ from voiceframe.frames import (
 from voiceframe.processor import FrameDirection
 from voiceframe.services.base import AIService
 from voiceframe.services.settings import ServiceSettings
+
+#: the first audio of each sentence is pushed alone, this long, so playout can start before the rest of
+#: a long sentence is resampled and queued (about 1 ms for 3 s of audio)
+FIRST_PIECE_SECONDS = 0.1
 
 
 class TTSSettings(ServiceSettings):
@@ -183,22 +188,36 @@ class TTSService(AIService):
         duration = 0.0
         timed = False
         resampler: Any = None
+
+        def convert(audio: bytes, rate: int) -> bytes:
+            nonlocal resampler
+            if rate == self.sample_rate:
+                return audio
+            if resampler is None:
+                from voiceframe.audio.resample import StreamResampler
+
+                resampler = StreamResampler(rate, self.sample_rate)
+            converted: bytes = resampler.process(audio)
+            return converted
+
         self.metrics.start_ttfb()
         first = True
         try:
             async for chunk in self.synthesize(text):
                 if chunk.audio:
+                    audio = chunk.audio
                     if first:
                         first = False
                         await self.metrics.stop_ttfb()
-                    audio = chunk.audio
-                    if chunk.sample_rate != self.sample_rate:
-                        if resampler is None:
-                            from voiceframe.audio.resample import StreamResampler
-
-                            resampler = StreamResampler(chunk.sample_rate, self.sample_rate)
-                        audio = resampler.process(audio)
-                    duration += await self._push_audio(audio, context_id)
+                        head = 2 * round(FIRST_PIECE_SECONDS * chunk.sample_rate)
+                        if len(audio) > 2 * head:
+                            duration += await self._push_audio(
+                                convert(audio[:head], chunk.sample_rate), context_id
+                            )
+                            # playout starts before the rest of a long sentence is converted and queued
+                            await asyncio.sleep(0)
+                            audio = audio[head:]
+                    duration += await self._push_audio(convert(audio, chunk.sample_rate), context_id)
                 for w in chunk.words:
                     timed = True
                     await self.push(TTSTextFrame(text=w.word, pts=base + w.start, context_id=context_id))

@@ -56,7 +56,7 @@ from voiceframe.frames import (
     TTSTextFrame,
     now,
 )
-from voiceframe.processor import DOWNSTREAM, UPSTREAM, FrameDirection, QueuedFrameProcessor
+from voiceframe.processor import DOWNSTREAM, UPSTREAM, FrameDirection, FrameProcessor
 
 __all__ = ["OutputTransport"]
 
@@ -103,8 +103,12 @@ def _resolve(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
-class OutputTransport(QueuedFrameProcessor):
-    """Base output transport. Subclass and override :meth:`write_audio` and :meth:`clear`."""
+class OutputTransport(FrameProcessor):
+    """Base output transport. Subclass and override :meth:`write_audio` and :meth:`clear`.
+
+    Intake runs inline in the pusher's task (it only files audio and words by playout time); the
+    player task is the one writer, so the first chunk of an answer costs a single task wake-up.
+    """
 
     def __init__(
         self,
@@ -126,10 +130,14 @@ class OutputTransport(QueuedFrameProcessor):
         #: a server stall shorter than this is not heard); words, frames and speaking state still follow
         #: the real playout time, and clear() drops what the client holds
         self.send_ahead = send_ahead
-        #: pacing quality: chunks written after their playout time (an audible gap for a client with no
-        #: more buffer than the send-ahead) and the worst such delay, in seconds
+        #: pacing quality: chunks that continue the audio before them but were written after their
+        #: playout time (an audible gap for a client with no more buffer than the send-ahead), and the
+        #: worst such delay in seconds. The first chunk after silence cannot be late: it sets the time.
         self.late_writes = 0
         self.max_late = 0.0
+        #: times a TTS context's audio ran out before the rest of it arrived (the producer fell behind
+        #: real time: an audible gap mid-sentence that pacing cannot prevent)
+        self.starved = 0
         self.chunk_seconds = chunk_seconds
         self.stop_gap = stop_gap
         self.push_audio_downstream = push_audio_downstream
@@ -284,15 +292,20 @@ class OutputTransport(QueuedFrameProcessor):
 
     def _schedule_chunk(self, audio: bytes) -> None:
         sample_rate, channels = self._format
-        start = max(now(), self._tail)
-        chunk = OutputAudioRawFrame(audio=audio, sample_rate=sample_rate, num_channels=channels, pts=start)
-        duration = chunk.duration
+        t = now()
+        continues = self._tail >= t
+        start = self._tail if continues else t
+        duration = len(audio) / (2 * sample_rate * channels)
         self._tail = start + duration
-        heapq.heappush(self._heap, (start - self.send_ahead, next(self._seq), _AUDIO, chunk))
+        # the frame is built when it is written: intake of a long sentence stays a few slices
+        entry = (audio, start, duration, continues, self._format)
+        heapq.heappush(self._heap, (start - self.send_ahead, next(self._seq), _AUDIO, entry))
         ctx = self._ctx_for(self._chunk_context)
         if ctx is None:
             return
         if not ctx.segments or abs(ctx.time_of(ctx.audio) - start) > 1e-9:
+            if ctx.segments:
+                self.starved += 1
             ctx.segments.append((ctx.audio, start))
         ctx.audio += duration
         pending = ctx.pending
@@ -371,14 +384,16 @@ class OutputTransport(QueuedFrameProcessor):
                 if kind == _AUDIO:
                     if not self.speaking:
                         await self._set_speaking(True)
-                    self._last_audio_end = payload.pts + payload.duration
-                    late = t - _EPS - payload.pts
-                    if late > 0.0:
+                    audio, pts, duration, continues, (rate, channels) = payload
+                    self._last_audio_end = pts + duration
+                    late = t - _EPS - pts
+                    if late > 0.0 and continues:
                         self.late_writes += 1
                         self.max_late = max(self.max_late, late)
-                    await self.write_audio(payload)
+                    chunk = OutputAudioRawFrame(audio=audio, sample_rate=rate, num_channels=channels, pts=pts)
+                    await self.write_audio(chunk)
                     if self.push_audio_downstream:
-                        await self.push(payload)
+                        await self.push(chunk)
                 elif kind == _WORD:
                     await self.playout_reached(payload, DOWNSTREAM)
                 else:
