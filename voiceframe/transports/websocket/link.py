@@ -111,7 +111,10 @@ class WebSocketLink:
                 continue
             message = self._queue.popleft()
             try:
-                await asyncio.wait_for(self._send(message), self.send_timeout)
+                # not wait_for: it wraps every send in a task, so a send that does not block would still
+                # cost a loop iteration per message, and a busy loop would let the queue fall behind
+                async with asyncio.timeout(self.send_timeout):
+                    await self._send(message)
             except TimeoutError:
                 self.end(CLOSE_STALLED, f"client stopped reading: a send blocked for {self.send_timeout} s")
                 return
