@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from voiceframe.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
+    Frame,
     FunctionCallResultFrame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
@@ -17,6 +20,7 @@ from voiceframe.frames import (
     TTSStoppedFrame,
     TTSTextFrame,
 )
+from voiceframe.processor import DOWNSTREAM, FrameDirection
 from voiceframe.testing.fakes import FakeOutputTransport
 from voiceframe.testing.run import Wait, run_processor
 
@@ -180,3 +184,57 @@ async def test_plain_output_audio_plays_too() -> None:
     run = await run_processor(out, [frame])
     assert len(out.written) == 5
     assert [type(f) for f in run.downstream] == [BotStartedSpeakingFrame, BotStoppedSpeakingFrame]
+
+
+class StallingOutput(FakeOutputTransport):
+    """Stalls once, as a busy event loop would: after writing chunk number ``after``, or (``after=0``)
+    while it announces that the bot started speaking, before the first chunk."""
+
+    def __init__(self, after: int, stall: float) -> None:
+        super().__init__(send_ahead=0.1)
+        self.after, self.stall = after, stall
+
+    async def push(self, frame: Frame, direction: FrameDirection = DOWNSTREAM) -> None:
+        if self.after == 0 and isinstance(frame, BotStartedSpeakingFrame) and direction == DOWNSTREAM:
+            await asyncio.sleep(self.stall)
+        await super().push(frame, direction)
+
+    async def write_audio(self, chunk: OutputAudioRawFrame) -> None:
+        await super().write_audio(chunk)
+        if len(self.written) == self.after:
+            await asyncio.sleep(self.stall)
+
+
+@pytest.mark.parametrize(
+    ("after", "stall", "late"),
+    [
+        (10, 0.05, 0),  # mid-sentence, shorter than the send-ahead: the client's buffer covers it
+        (10, 0.15, 2),  # mid-sentence, longer: the two chunks after it are 30 and 10 ms late
+        (1, 0.15, 7),  # after the first chunk, before the send-ahead was built up: 7 chunks late
+        (0, 0.15, 0),  # before the first chunk: the client starts later, it hears no gap
+    ],
+)
+async def test_pacing_counts_only_chunks_a_client_would_hear_late(
+    after: int, stall: float, late: int
+) -> None:
+    out = StallingOutput(after, stall)
+    await run_processor(out, [TTSStartedFrame(context_id="c1"), audio(1.0), TTSStoppedFrame(context_id="c1")])
+    assert len(out.written) == 50
+    assert out.late_writes == late
+    assert out.max_late == pytest.approx(0.13 if after == 1 else 0.03 if late else 0.0, abs=1e-6)
+    assert out.starved == 0 and out.late_joins == 0
+
+
+async def test_a_sentence_whose_audio_runs_out_midway_is_counted_as_starved() -> None:
+    out = FakeOutputTransport(send_ahead=0.1)
+    await run_processor(
+        out,
+        [
+            audio(0.2),
+            Wait(0.5),  # the TTS fell behind: the rest of the same sentence comes after a gap
+            audio(0.2),
+            audio(0.2, context_id="c2"),  # the next sentence, queued in time: joins without a gap
+        ],
+    )
+    assert out.starved == 1
+    assert out.late_writes == 0 and out.late_joins == 0

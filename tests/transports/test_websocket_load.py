@@ -198,6 +198,9 @@ async def run_load(n: int) -> dict[str, Any]:
             "server_max_late_ms": round(1000 * max((o.max_late for o in outputs), default=0.0), 1),
             # a sentence's audio that ran out before the rest of it arrived (the TTS fell behind)
             "server_starved": sum(o.starved for o in outputs),
+            # a sentence queued to follow the previous one straight on, written after that one ended
+            "server_late_joins": sum(o.late_joins for o in outputs),
+            "server_max_late_join_ms": round(1000 * max((o.max_late_join for o in outputs), default=0.0), 1),
             "max_gap_ms": max(s.get("max_gap_ms", 1e9) for s in sessions),
             "late_chunks": sum(s.get("late_chunks", 0) for s in sessions),
             "chunks": sum(s.get("chunks", 0) for s in sessions),
@@ -220,15 +223,16 @@ def check(result: dict[str, Any]) -> None:
     assert result["peak_concurrent"] == n and result["left_sessions"] == 0
     assert all(s["audio_s"] > 2.0 for s in sessions), sessions  # greeting start + the weather answer
     assert result["recognised"] == n
-    # what a caller hears: no bot audio chunk arrived after its time to play (send-ahead 0.1 s is the
-    # caller's buffer), in any session
-    assert result["underruns"] == 0, summary
-    # pacing as the server did it: a chunk that continues audio is late only when the audio before it
-    # ran out just as it came (the next sentence arrived within a chunk of the previous one's end), by
-    # less than a chunk; the TTS never fell behind inside a sentence
-    assert result["server_late_writes"] <= max(2, result["chunks"] // 1000), summary
-    assert result["server_max_late_ms"] < 20, summary
+    # pacing as the server did it: no chunk in the middle of a sentence was written after its playout
+    # time, and the TTS never fell behind inside a sentence
+    assert result["server_late_writes"] == 0, summary
     assert result["server_starved"] == 0, summary
+    # where a sentence was queued to follow the previous one straight on, a busy loop may start it a
+    # little after that one ended: a pause between sentences, shorter than a syllable
+    assert result["server_max_late_join_ms"] < 50, summary
+    # what a caller hears (arrival times, the 0.1 s send-ahead being its buffer; this includes the
+    # caller process's own lateness): no chunk arrived 50 ms or more after its time to play
+    assert result["worst_underrun_ms"] < 50, summary
 
 
 async def test_five_concurrent_sessions() -> None:

@@ -48,8 +48,9 @@ from voiceframe.services.base import AIService
 from voiceframe.services.settings import ServiceSettings
 
 #: the first audio of each sentence is pushed alone, this long, so playout can start before the rest of
-#: a long sentence is resampled and queued (about 1 ms for 3 s of audio)
-FIRST_PIECE_SECONDS = 0.1
+#: a long sentence is resampled and queued (about 1 ms for 3 s of audio). It is also how long a busy
+#: event loop may take to come back for the rest before the listener would hear a gap.
+FIRST_PIECE_SECONDS = 0.5
 
 
 class TTSSettings(ServiceSettings):

@@ -206,8 +206,15 @@ class FakeOutputTransport(OutputTransport):
     its buffer; ``words``: (time, text) for every word released; ``interruptions``: when they came.
     """
 
-    def __init__(self, *, chunk_seconds: float = 0.02, stop_gap: float = 0.35, name: str | None = None):
-        super().__init__(chunk_seconds=chunk_seconds, stop_gap=stop_gap, name=name)
+    def __init__(
+        self,
+        *,
+        chunk_seconds: float = 0.02,
+        stop_gap: float = 0.35,
+        send_ahead: float = 0.0,
+        name: str | None = None,
+    ):
+        super().__init__(chunk_seconds=chunk_seconds, stop_gap=stop_gap, send_ahead=send_ahead, name=name)
         self.written: list[tuple[float, OutputAudioRawFrame]] = []
         self.clears: list[float] = []
         self.words: list[tuple[float, str]] = []

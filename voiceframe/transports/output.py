@@ -61,6 +61,9 @@ from voiceframe.processor import DOWNSTREAM, UPSTREAM, FrameDirection, FrameProc
 __all__ = ["OutputTransport"]
 
 _AUDIO, _FRAME, _WORD = 0, 1, 2
+# how a chunk follows the audio before it: after silence, straight on from another sentence, or inside
+# the same sentence
+_FRESH, _JOIN, _MID = 0, 1, 2
 _MAX_CLOSED_CONTEXTS = 64
 # a timer may fire this much before its deadline (clock resolution, virtual time rounding): treat
 # what is due that soon as due now, or the player would spin on a timer that fires "early"
@@ -130,11 +133,15 @@ class OutputTransport(FrameProcessor):
         #: a server stall shorter than this is not heard); words, frames and speaking state still follow
         #: the real playout time, and clear() drops what the client holds
         self.send_ahead = send_ahead
-        #: pacing quality: chunks that continue the audio before them but were written after their
-        #: playout time (an audible gap for a client with no more buffer than the send-ahead), and the
-        #: worst such delay in seconds. The first chunk after silence cannot be late: it sets the time.
+        #: pacing quality: chunks in the middle of a sentence (TTS context) written after their playout
+        #: time (an audible gap for a client with no more buffer than the send-ahead), and the worst
+        #: such delay in seconds. The first chunk after silence cannot be late: it sets the time.
         self.late_writes = 0
         self.max_late = 0.0
+        #: sentences that were queued to follow the previous one straight on, but whose first chunk was
+        #: written after that one had finished playing (a longer pause between sentences), and the worst
+        self.late_joins = 0
+        self.max_late_join = 0.0
         #: times a TTS context's audio ran out before the rest of it arrived (the producer fell behind
         #: real time: an audible gap mid-sentence that pacing cannot prevent)
         self.starved = 0
@@ -151,6 +158,8 @@ class OutputTransport(FrameProcessor):
         self._rechunker: Rechunker | None = None
         self._format: tuple[int, int] = (0, 0)
         self._chunk_context: str | None = None
+        self._tail_context: str | None = None  # the context whose audio ends at _tail
+        self._stream_delay = 0.0  # how late the current stream's first chunk was written
         self._player_wakeup: asyncio.Future[None] | None = None
         self._player: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
@@ -293,12 +302,14 @@ class OutputTransport(FrameProcessor):
     def _schedule_chunk(self, audio: bytes) -> None:
         sample_rate, channels = self._format
         t = now()
-        continues = self._tail >= t
-        start = self._tail if continues else t
+        joins = self._tail > t
+        start = self._tail if joins else t
+        follows = _FRESH if not joins else _MID if self._tail_context == self._chunk_context else _JOIN
         duration = len(audio) / (2 * sample_rate * channels)
         self._tail = start + duration
+        self._tail_context = self._chunk_context
         # the frame is built when it is written: intake of a long sentence stays a few slices
-        entry = (audio, start, duration, continues, self._format)
+        entry = (audio, start, duration, follows, self._format)
         heapq.heappush(self._heap, (start - self.send_ahead, next(self._seq), _AUDIO, entry))
         ctx = self._ctx_for(self._chunk_context)
         if ctx is None:
@@ -384,12 +395,23 @@ class OutputTransport(FrameProcessor):
                 if kind == _AUDIO:
                     if not self.speaking:
                         await self._set_speaking(True)
-                    audio, pts, duration, continues, (rate, channels) = payload
+                        t = now() + _EPS  # announcing it ran other processors
+                    audio, pts, duration, follows, (rate, channels) = payload
                     self._last_audio_end = pts + duration
                     late = t - _EPS - pts
-                    if late > 0.0 and continues:
+                    if follows == _FRESH:
+                        # the client starts playing a stream when its first chunk arrives: a late
+                        # start delays the whole stream, it opens no gap
+                        self._stream_delay = max(late, 0.0)
+                        late = 0.0
+                    else:
+                        late -= self._stream_delay
+                    if late > 0.0 and follows == _MID:
                         self.late_writes += 1
                         self.max_late = max(self.max_late, late)
+                    elif late > 0.0 and follows == _JOIN:
+                        self.late_joins += 1
+                        self.max_late_join = max(self.max_late_join, late)
                     chunk = OutputAudioRawFrame(audio=audio, sample_rate=rate, num_channels=channels, pts=pts)
                     await self.write_audio(chunk)
                     if self.push_audio_downstream:
