@@ -8,7 +8,6 @@ import pytest
 
 from tests.core.helpers import FakeRecorder, FakeSlowService
 from voiceframe.frames import (
-    ErrorFrame,
     Frame,
     FunctionCallResultFrame,
     InterruptionFrame,
@@ -166,7 +165,7 @@ async def test_exception_in_process_becomes_an_error_frame_upstream() -> None:
     result = await run_processor(
         Pipeline([FakeBroken(name="broken")]), [TextFrame(text="boom"), TextFrame(text="fine")]
     )
-    errors = result.of_type(ErrorFrame, UPSTREAM)
+    errors = result.errors
     assert len(errors) == 1
     assert "broken failed on TextFrame: RuntimeError: kaput" in errors[0].error
     assert isinstance(errors[0].exception, RuntimeError)
@@ -179,7 +178,7 @@ async def test_pushing_something_that_is_not_a_frame_is_a_clear_type_error() -> 
             await self.push("hello")  # type: ignore[arg-type]
 
     result = await run_processor(Pipeline([FakeWrong(name="wrong")]), [TextFrame(text="x")])
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "wrong.push() got str, which is not a Frame" in error.error
 
 

@@ -6,9 +6,8 @@ import pytest
 
 from tests.services.fakes import FakeScriptedLLM, text_events
 from voiceframe.context.llm_context import LLMContext
-from voiceframe.frames import EndFrame, ErrorFrame, LLMContextFrame, LLMTextFrame, StartFrame
+from voiceframe.frames import EndFrame, LLMContextFrame, LLMTextFrame, StartFrame
 from voiceframe.pipeline import Pipeline
-from voiceframe.processor import UPSTREAM
 from voiceframe.services.fallback import FallbackService
 from voiceframe.testing import Wait, run_processor
 
@@ -25,7 +24,7 @@ async def test_error_moves_to_the_next_provider_and_replays_the_request() -> Non
     texts = "".join(f.text for f in result.of_type(LLMTextFrame))
     assert texts == "from secondary" * 2  # the failed request was served, and the next one too
     assert len(primary.contexts) == 1 and len(secondary.contexts) == 2
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert not error.fatal and "switched to secondary" in error.error and "connection closed" in error.error
     # lifecycle frames reached both and left once
     assert sum(isinstance(f, StartFrame) for f in result.all_downstream) == 1
@@ -41,7 +40,7 @@ async def test_first_byte_timeout_moves_on() -> None:
     assert result.times[
         [isinstance(f, LLMTextFrame) for f in result.downstream].index(True)
     ] == pytest.approx(2.1)
-    assert "no first byte within the timeout" in result.of_type(ErrorFrame, UPSTREAM)[0].error
+    assert "no first byte within the timeout" in result.errors[0].error
 
 
 async def test_primary_is_tried_again_after_retry_after() -> None:
@@ -85,7 +84,7 @@ async def test_all_providers_down_is_fatal() -> None:
     c = FatalLLM([], name="c")
     fallback = FallbackService([a, b, c])
     result = await run_processor(Pipeline([fallback]), [ask(), Wait(1.0)])
-    errors = result.of_type(ErrorFrame, UPSTREAM)
+    errors = result.errors
     assert [e.fatal for e in errors] == [False, False, True]
 
 

@@ -14,7 +14,6 @@ from tests.services.fakes import (
 )
 from voiceframe.context.llm_context import LLMContext
 from voiceframe.frames import (
-    ErrorFrame,
     Frame,
     FunctionCallInProgressFrame,
     InputAudioRawFrame,
@@ -35,7 +34,6 @@ from voiceframe.frames import (
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from voiceframe.processor import UPSTREAM
 from voiceframe.task import PipelineParams
 from voiceframe.testing import Wait, run_processor
 
@@ -127,7 +125,7 @@ async def test_tts_settings_update_at_run_time_and_bad_update_is_reported() -> N
         ],
     )
     assert tts.settings.speed == 1.5
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "unknown setting(s) sped; known settings: sample_rate, speed, voice" in error.error
 
 
@@ -160,13 +158,13 @@ async def test_llm_malformed_tool_arguments_and_provider_errors_become_error_fra
 
     bad = FakeScriptedLLM([LLMToolCallDelta(0, id="c", name="f", arguments="{not json")], delay=0.01)
     result = await run_processor(bad, [LLMContextFrame(context=LLMContext())])
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "tool call 'f' has arguments that are not valid JSON" in error.error
     assert result.of_type(LLMFullResponseEndFrame)  # the response is still closed
 
     failing = FakeScriptedLLM([], fail_with="HTTP 500 from provider")
     result = await run_processor(failing, [LLMContextFrame(context=LLMContext())])
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "ServiceError: HTTP 500 from provider" in error.error
 
 

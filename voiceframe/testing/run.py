@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from voiceframe.clock import virtual_time
-from voiceframe.frames import CancelFrame, EndFrame, Frame, StartFrame, now
+from voiceframe.frames import CancelFrame, EndFrame, ErrorFrame, Frame, StartFrame, now
 from voiceframe.pipeline import Pipeline
 from voiceframe.processor import DOWNSTREAM, UPSTREAM, FrameDirection, FrameProcessor
 from voiceframe.task import PipelineParams, PipelineTask, TaskState
@@ -54,6 +54,11 @@ class ProcessorRun:
     def of_type(self, cls: type[F], direction: FrameDirection = DOWNSTREAM) -> list[F]:
         frames = self.downstream if direction == DOWNSTREAM else self.upstream
         return [f for f in frames if isinstance(f, cls)]
+
+    @property
+    def errors(self) -> list[ErrorFrame]:
+        """The errors the processor reported (``ErrorFrame`` pushed upstream)."""
+        return self.of_type(ErrorFrame, UPSTREAM)
 
 
 class _Collector(FrameProcessor):

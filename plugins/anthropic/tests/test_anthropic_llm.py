@@ -23,7 +23,6 @@ from voiceframe_anthropic.testing import (
 from voiceframe.config import ConfigError, parse_config
 from voiceframe.context.llm_context import LLMContext, ToolCallRequest
 from voiceframe.frames import (
-    ErrorFrame,
     Frame,
     FunctionCallInProgressFrame,
     InterruptionFrame,
@@ -32,7 +31,6 @@ from voiceframe.frames import (
     LLMTextFrame,
     MetricsFrame,
 )
-from voiceframe.processor import UPSTREAM
 from voiceframe.task import PipelineParams
 from voiceframe.testing import ProcessorRun, Wait, run_processor
 
@@ -66,7 +64,7 @@ async def test_streams_text_with_system_prompt_usage_and_ttfb(server: FakeAnthro
     )
     result = await run(llm, [LLMContextFrame(context=ctx)], params=PipelineParams(enable_metrics=True))
     assert texts(result.downstream) == ["Bon", "jour", "!"]
-    assert not result.of_type(ErrorFrame, UPSTREAM)
+    assert not result.errors
     [seen] = server.requests
     assert seen.headers["anthropic-version"]  # the SDK sends the API version header
     assert seen.body["system"] == "Be brief.\n\nSpeak French."
@@ -118,7 +116,7 @@ async def test_tool_results_go_back_as_tool_result_blocks(server: FakeAnthropicS
     ctx.set_tool_result("toolu_1", {"temp_c": 21})
     llm = AnthropicLLMService(base_url=server.base_url)
     result = await run(llm, [LLMContextFrame(context=ctx)])
-    assert not result.of_type(ErrorFrame, UPSTREAM)  # the server checks tool_use/tool_result pairing
+    assert not result.errors  # the server checks tool_use/tool_result pairing
     messages = server.requests[0].body["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "user"]
     assert messages[1]["content"] == [
@@ -146,7 +144,7 @@ async def test_next_request_works_after_a_dropped_connection(server: FakeAnthrop
     server.messages.append(MessageScript(text=["back"]))
     llm = AnthropicLLMService(base_url=server.base_url)
     result = await run(llm, [ask("first"), ask("second")])
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "connection to" in error.error and not error.fatal
     assert texts(result.downstream) == ["one", " two", "back"]
     assert len(result.of_type(LLMFullResponseEndFrame)) == 2
@@ -157,7 +155,7 @@ async def test_overloaded_error_event_mid_stream_is_reported(server: FakeAnthrop
     server.messages.append(MessageScript(text=["a", "b", "c"], error_after=4))
     llm = AnthropicLLMService(base_url=server.base_url)
     result = await run(llm, [ask()])
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "error event" in error.error and "overloaded_error: Overloaded" in error.error
     assert texts(result.downstream) == ["a"]
 
@@ -165,7 +163,7 @@ async def test_overloaded_error_event_mid_stream_is_reported(server: FakeAnthrop
 async def test_wrong_key_is_a_clear_401(server: FakeAnthropicServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-wrong")
     result = await run(AnthropicLLMService(base_url=server.base_url), [ask()])
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "authentication failed (HTTP 401)" in error.error
     assert "authentication_error: invalid x-api-key" in error.error and "ANTHROPIC_API_KEY" in error.error
     assert len(server.requests) == 1
@@ -176,7 +174,7 @@ async def test_missing_key_fails_at_start_naming_the_variable(
 ) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     result = await run(AnthropicLLMService(base_url=server.base_url), [ask()])
-    errors = result.of_type(ErrorFrame, UPSTREAM)
+    errors = result.errors
     assert errors and errors[0].fatal and "set the environment variable ANTHROPIC_API_KEY" in errors[0].error
     assert server.requests == []
 
@@ -187,7 +185,7 @@ async def test_rate_limit_429_is_retried_after_retry_after(server: FakeAnthropic
     )
     server.messages.append(MessageScript(text=["ok"]))
     result = await run(AnthropicLLMService(base_url=server.base_url), [ask()])
-    assert texts(result.downstream) == ["ok"] and not result.of_type(ErrorFrame, UPSTREAM)
+    assert texts(result.downstream) == ["ok"] and not result.errors
     first, second = server.requests
     assert first.status == 429 and second.received_at - first.received_at >= 0.3
 
@@ -196,7 +194,7 @@ async def test_persistent_rate_limit_is_a_clear_error(server: FakeAnthropicServe
     for _ in range(2):
         server.messages.append(ErrorScript(429, "rate_limit_error", "Number of requests has exceeded", 0.05))
     result = await run(AnthropicLLMService(base_url=server.base_url, max_retries=1), [ask()])
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "rate limited (HTTP 429)" in error.error and "rate_limit_error" in error.error
 
 
@@ -204,7 +202,7 @@ async def test_malformed_event_is_an_error_and_does_not_hang(server: FakeAnthrop
     server.messages.append(MessageScript(text=["a", "b"], malformed_after=4))
     server.messages.append(MessageScript(text=["fine"]))
     result = await run(AnthropicLLMService(base_url=server.base_url), [ask(), ask()])
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "malformed data from" in error.error
     assert texts(result.downstream) == ["a", "fine"]
 

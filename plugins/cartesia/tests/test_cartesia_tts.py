@@ -11,7 +11,6 @@ from voiceframe_cartesia import CartesiaTTSService, CartesiaTTSSettings
 from voiceframe_cartesia.testing import FakeCartesiaServer, benchmark_ttfb
 
 from voiceframe.frames import (
-    ErrorFrame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
@@ -20,7 +19,6 @@ from voiceframe.frames import (
     TTSSpeakFrame,
     TTSTextFrame,
 )
-from voiceframe.processor import UPSTREAM
 from voiceframe.services.backoff import Backoff
 from voiceframe.task import PipelineParams
 from voiceframe.testing import Wait, run_processor
@@ -39,10 +37,6 @@ def tts(server: FakeCartesiaServer, **settings: object) -> CartesiaTTSService:
     service = CartesiaTTSService(base_url=server.url, **settings)
     service.backoff = Backoff(initial=0.02, maximum=0.1)
     return service
-
-
-def errors(result: object) -> list[ErrorFrame]:
-    return result.of_type(ErrorFrame, UPSTREAM)  # type: ignore[attr-defined, no-any-return]
 
 
 async def test_one_connection_one_context_per_sentence_with_word_timestamps(
@@ -69,7 +63,7 @@ async def test_one_connection_one_context_per_sentence_with_word_timestamps(
     # Cartesia's own timestamps (0.02 s per character + 1), placed on the utterance's timeline
     assert [w.pts for w in words] == pytest.approx([0.0, 0.12, 0.26, 0.34, 0.42], abs=1e-6)
     assert sum(a.duration for a in result.of_type(TTSAudioRawFrame)) == pytest.approx(0.52, abs=1e-3)
-    assert errors(result) == []
+    assert result.errors == []
 
 
 async def test_interruption_cancels_the_context_and_drops_its_late_audio(
@@ -85,7 +79,7 @@ async def test_interruption_cancels_the_context_and_drops_its_late_audio(
     assert 1 <= context.chunks_sent < 12
     before = [w.text for w in result.of_type(TTSTextFrame)]
     assert before == text.split()[: len(before)] and len(before) < 12
-    assert errors(result) == []
+    assert result.errors == []
 
 
 async def test_streaming_input_uses_continue_on_one_context(cartesia: FakeCartesiaServer) -> None:
@@ -118,7 +112,7 @@ async def test_reconnects_after_the_server_drops_the_connection(cartesia: FakeCa
     cartesia.faults = ["drop"]
     frames = [TTSSpeakFrame(text="This one is cut off."), TTSSpeakFrame(text="This one works.")]
     result = await asyncio.wait_for(run_processor(tts(cartesia), frames, virtual=False), 10)
-    [error] = errors(result)
+    [error] = result.errors
     assert "Cartesia closed the connection" in error.error and not error.fatal
     assert len(cartesia.connections) == 2
     assert "works." in [w.text for w in result.of_type(TTSTextFrame)]
@@ -129,7 +123,7 @@ async def test_bad_key_fails_the_upgrade_and_names_the_variable(
 ) -> None:
     monkeypatch.setenv("CARTESIA_API_KEY", "wrong")
     result = await run_processor(tts(cartesia), [TTSSpeakFrame(text="Hi.")], virtual=False)
-    first = errors(result)[0]
+    first = result.errors[0]
     assert first.fatal and "HTTP 401" in first.error and "CARTESIA_API_KEY" in first.error
     assert cartesia.connections == []
 
@@ -138,7 +132,7 @@ async def test_rate_limited_upgrade_is_retried(cartesia: FakeCartesiaServer) -> 
     cartesia.reject = [(429, "0.05"), (429, None)]
     result = await run_processor(tts(cartesia), [TTSSpeakFrame(text="Hello.")], virtual=False)
     assert cartesia.rejected == [429, 429] and len(cartesia.connections) == 1
-    assert result.of_type(TTSAudioRawFrame) and errors(result) == []
+    assert result.of_type(TTSAudioRawFrame) and result.errors == []
 
 
 async def test_malformed_message_and_error_reply_are_reported_without_hanging(
@@ -151,7 +145,7 @@ async def test_malformed_message_and_error_reply_are_reported_without_hanging(
         TTSSpeakFrame(text="Ok."),
     ]
     result = await asyncio.wait_for(run_processor(tts(cartesia), frames, virtual=False), 10)
-    reported = [e.error for e in errors(result)]
+    reported = [e.error for e in result.errors]
     assert len(reported) == 2
     assert "malformed message" in reported[0] and "status 500" in reported[1]
     assert "Ok." in [w.text for w in result.of_type(TTSTextFrame)]

@@ -10,7 +10,6 @@ from voiceframe_deepgram import DeepgramSTTService
 from voiceframe_deepgram.testing import FakeDeepgramServer
 
 from voiceframe.frames import (
-    ErrorFrame,
     Frame,
     InputAudioRawFrame,
     InterimTranscriptionFrame,
@@ -18,7 +17,6 @@ from voiceframe.frames import (
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from voiceframe.processor import UPSTREAM
 from voiceframe.services.backoff import Backoff
 from voiceframe.testing import Wait, run_processor
 
@@ -46,10 +44,6 @@ def stt(server: FakeDeepgramServer, **settings: object) -> DeepgramSTTService:
     s = DeepgramSTTService(base_url=server.ws_url, **settings)
     s.backoff = Backoff(initial=0.02, maximum=0.1)
     return s
-
-
-def errors(result: object) -> list[str]:
-    return [f.error for f in result.of_type(ErrorFrame, UPSTREAM)]  # type: ignore[attr-defined]
 
 
 async def test_streams_interim_and_final_transcripts_with_word_times(dg: FakeDeepgramServer) -> None:
@@ -89,7 +83,7 @@ async def test_streams_interim_and_final_transcripts_with_word_times(dg: FakeDee
     assert session.control[-1] == {"type": "CloseStream"}
     assert service.metadata is not None and service.metadata["type"] == "Metadata"
     assert session.close_code == 1000
-    assert errors(result) == []
+    assert [e.error for e in result.errors] == []
 
 
 async def test_close_stream_finalises_what_was_heard(dg: FakeDeepgramServer) -> None:
@@ -106,7 +100,7 @@ async def test_keepalive_keeps_an_idle_stream_open(monkeypatch: pytest.MonkeyPat
     assert session.keepalives >= 5
     assert {"type": "KeepAlive"} in session.control
     assert len(server.sessions) == 1 and session.close_code == 1000  # never timed out (NET-0001)
-    assert errors(result) == []
+    assert [e.error for e in result.errors] == []
 
 
 async def test_idle_timeout_without_keepalive_is_reported_and_reconnected(
@@ -117,7 +111,7 @@ async def test_idle_timeout_without_keepalive_is_reported_and_reconnected(
         service = stt(server, keepalive_interval=5.0)
         result = await run_processor(service, [*audio(0.1), Wait(0.5)], virtual=False)
     assert (server.sessions[0].close_code, server.sessions[0].close_reason) == (1011, "NET-0001")
-    assert any("1011 NET-0001" in e and "reconnecting" in e for e in errors(result))
+    assert any("1011 NET-0001" in e and "reconnecting" in e for e in [e.error for e in result.errors])
     assert len(server.sessions) >= 2
 
 
@@ -126,7 +120,7 @@ async def test_reconnects_after_the_server_drops_the_connection(dg: FakeDeepgram
     result = await run_processor(stt(dg), [*audio(0.4), Wait(0.3), *audio(1.0, pace=0.001)], virtual=False)
     assert len(dg.sessions) == 2
     assert dg.sessions[0].close_code == 1006
-    assert any("closed the stream" in e and "reconnecting" in e for e in errors(result))
+    assert any("closed the stream" in e and "reconnecting" in e for e in [e.error for e in result.errors])
     # the new connection hears audio from its own start: the first utterance again
     assert [f.text for f in result.of_type(TranscriptionFrame)] == ["Hello world."]
 
@@ -136,7 +130,7 @@ async def test_bad_key_is_a_fatal_error_naming_the_variable(
 ) -> None:
     monkeypatch.setenv("DEEPGRAM_API_KEY", "wrong")
     result = await run_processor(stt(dg), audio(0.1), virtual=False)
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert error.fatal
     assert "401" in error.error and "INVALID_AUTH" in error.error and "DEEPGRAM_API_KEY" in error.error
     assert dg.rejected == [401] and dg.sessions == []  # not retried: a wrong key stays wrong
@@ -145,7 +139,7 @@ async def test_bad_key_is_a_fatal_error_naming_the_variable(
 async def test_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
     result = await run_processor(DeepgramSTTService(base_url="ws://127.0.0.1:9"), [], virtual=False)
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert error.fatal and "set the environment variable DEEPGRAM_API_KEY" in error.error
 
 
@@ -154,12 +148,12 @@ async def test_rate_limited_upgrade_is_retried(dg: FakeDeepgramServer) -> None:
     result = await run_processor(stt(dg), audio(1.0), virtual=False)
     assert dg.rejected == [429, 429] and len(dg.sessions) == 1
     assert [f.text for f in result.of_type(TranscriptionFrame)] == ["Hello world."]
-    assert errors(result) == []
+    assert [e.error for e in result.errors] == []
 
 
 async def test_malformed_messages_are_reported_and_the_stream_goes_on(dg: FakeDeepgramServer) -> None:
     dg.inject = ["{not json", json.dumps({"type": "Results", "channel": {}}), json.dumps([1, 2])]
     result = await run_processor(stt(dg), audio(1.0), virtual=False)
-    reported = errors(result)
+    reported = [e.error for e in result.errors]
     assert len(reported) == 3 and all("malformed message" in e for e in reported)
     assert [f.text for f in result.of_type(TranscriptionFrame)] == ["Hello world."]

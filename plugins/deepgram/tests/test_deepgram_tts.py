@@ -10,7 +10,6 @@ from voiceframe_deepgram import DeepgramTTSService
 from voiceframe_deepgram.testing import FakeDeepgramServer, benchmark_ttfb
 
 from voiceframe.frames import (
-    ErrorFrame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
@@ -19,7 +18,6 @@ from voiceframe.frames import (
     TTSSpeakFrame,
     TTSTextFrame,
 )
-from voiceframe.processor import UPSTREAM
 from voiceframe.services.backoff import Backoff
 from voiceframe.task import PipelineParams
 from voiceframe.testing import Wait, run_processor
@@ -75,7 +73,7 @@ async def test_interruption_closes_the_response_mid_stream(dg: FakeDeepgramServe
     [request] = dg.speak_requests
     assert request.disconnected and not request.completed
     assert 0 < request.bytes_sent < len(text) * 0.02 * 24000 * 2
-    assert result.of_type(ErrorFrame, UPSTREAM) == []
+    assert result.errors == []
 
 
 async def test_bad_key_is_fatal_and_names_the_variable(
@@ -83,7 +81,7 @@ async def test_bad_key_is_fatal_and_names_the_variable(
 ) -> None:
     monkeypatch.setenv("DEEPGRAM_API_KEY", "nope")
     result = await run_processor(tts(dg), [TTSSpeakFrame(text="Hi.")], virtual=False)
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert error.fatal and "HTTP 401 INVALID_AUTH" in error.error and "DEEPGRAM_API_KEY" in error.error
     assert dg.rejected == [401]
 
@@ -93,13 +91,13 @@ async def test_rate_limit_is_retried_with_backoff(dg: FakeDeepgramServer) -> Non
     result = await run_processor(tts(dg), [TTSSpeakFrame(text="Hello.")], virtual=False)
     assert dg.rejected == [429, 429]
     assert [r.text for r in dg.speak_requests] == ["Hello."] and dg.speak_requests[0].completed
-    assert result.of_type(TTSAudioRawFrame) and result.of_type(ErrorFrame, UPSTREAM) == []
+    assert result.of_type(TTSAudioRawFrame) and result.errors == []
 
 
 async def test_rate_limit_that_persists_is_reported(dg: FakeDeepgramServer) -> None:
     dg.reject = [(429, "0.01")] * 3
     result = await run_processor(tts(dg, max_retries=2), [TTSSpeakFrame(text="Hello.")], virtual=False)
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "gave up after 3 attempts" in error.error and "429" in error.error and not error.fatal
 
 
@@ -108,7 +106,7 @@ async def test_broken_stream_is_an_error_and_the_next_sentence_works(dg: FakeDee
     dg.speak_faults = ["drop"]
     frames = [TTSSpeakFrame(text="This one breaks off."), TTSSpeakFrame(text="This one works.")]
     result = await asyncio.wait_for(run_processor(tts(dg), frames, virtual=False), 10)
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "stream broke off" in error.error or "connection" in error.error.lower()
     assert dg.speak_requests[1].completed
     assert "works." in [w.text for w in result.of_type(TTSTextFrame)]

@@ -10,7 +10,6 @@ from voiceframe_elevenlabs import ElevenLabsTTSService
 from voiceframe_elevenlabs.testing import FakeElevenLabsServer, benchmark_ttfb
 
 from voiceframe.frames import (
-    ErrorFrame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
@@ -19,7 +18,6 @@ from voiceframe.frames import (
     TTSSpeakFrame,
     TTSTextFrame,
 )
-from voiceframe.processor import UPSTREAM
 from voiceframe.services.backoff import Backoff
 from voiceframe.task import PipelineParams
 from voiceframe.testing import Wait, run_processor
@@ -38,10 +36,6 @@ def tts(server: FakeElevenLabsServer, **settings: object) -> ElevenLabsTTSServic
     service = ElevenLabsTTSService(base_url=server.url, **settings)
     service.backoff = Backoff(initial=0.02, maximum=0.1)
     return service
-
-
-def errors(result: object) -> list[ErrorFrame]:
-    return result.of_type(ErrorFrame, UPSTREAM)  # type: ignore[attr-defined, no-any-return]
 
 
 async def test_streams_with_word_times_from_character_alignment(el: FakeElevenLabsServer) -> None:
@@ -70,7 +64,7 @@ async def test_streams_with_word_times_from_character_alignment(el: FakeElevenLa
     # starts after the audio of the first one's 20 characters (with the trailing space)
     assert [w.pts for w in words] == pytest.approx([0.0, 0.12, 0.24, 0.40, 0.48], abs=1e-6)
     assert sum(a.duration for a in result.of_type(TTSAudioRawFrame)) == pytest.approx(0.40 + 0.18, abs=1e-3)
-    assert errors(result) == []
+    assert result.errors == []
 
 
 async def test_interruption_closes_the_socket_before_the_end(el: FakeElevenLabsServer) -> None:
@@ -82,7 +76,7 @@ async def test_interruption_closes_the_socket_before_the_end(el: FakeElevenLabsS
     [session] = [s for s in el.sessions if s.text]
     assert session.closed_by_client_early and not session.final_sent and session.close_code == 1000
     assert 1 <= session.chunks_sent < len(text) // 7
-    assert errors(result) == []
+    assert result.errors == []
 
 
 async def test_next_sentence_uses_a_prewarmed_socket(el: FakeElevenLabsServer) -> None:
@@ -100,7 +94,7 @@ async def test_dropped_connection_is_reported_and_the_next_sentence_works(el: Fa
     el.faults = ["drop"]
     frames = [TTSSpeakFrame(text="This is cut off."), TTSSpeakFrame(text="This works.")]
     result = await asyncio.wait_for(run_processor(tts(el), frames, virtual=False), 10)
-    [error] = errors(result)
+    [error] = result.errors
     assert "ElevenLabs" in error.error and not error.fatal
     assert "works." in [w.text for w in result.of_type(TTSTextFrame)]
 
@@ -110,7 +104,7 @@ async def test_stale_prewarmed_socket_is_replaced(el: FakeElevenLabsServer) -> N
     result = await run_processor(tts(el), [Wait(0.3), TTSSpeakFrame(text="Still works.")], virtual=False)
     assert el.sessions[0].close_code == 1008
     assert [w.text for w in result.of_type(TTSTextFrame)] == ["Still", "works."]
-    assert errors(result) == []
+    assert result.errors == []
 
 
 async def test_bad_key_fails_the_upgrade_and_names_the_variable(
@@ -118,7 +112,7 @@ async def test_bad_key_fails_the_upgrade_and_names_the_variable(
 ) -> None:
     monkeypatch.setenv("ELEVENLABS_API_KEY", "wrong")
     result = await run_processor(tts(el), [TTSSpeakFrame(text="Hi.")], virtual=False)
-    first = errors(result)[0]
+    first = result.errors[0]
     assert first.fatal and "HTTP 401 invalid_api_key" in first.error and "ELEVENLABS_API_KEY" in first.error
     assert el.sessions == []
 
@@ -127,7 +121,7 @@ async def test_rate_limited_upgrade_is_retried(el: FakeElevenLabsServer) -> None
     el.reject = [(429, "0.05"), (429, None)]
     result = await run_processor(tts(el), [TTSSpeakFrame(text="Hello.")], virtual=False)
     assert el.rejected == [429, 429]
-    assert result.of_type(TTSAudioRawFrame) and errors(result) == []
+    assert result.of_type(TTSAudioRawFrame) and result.errors == []
 
 
 async def test_malformed_message_and_error_message_are_reported_without_hanging(
@@ -140,7 +134,7 @@ async def test_malformed_message_and_error_message_are_reported_without_hanging(
         TTSSpeakFrame(text="Fine."),
     ]
     result = await asyncio.wait_for(run_processor(tts(el), frames, virtual=False), 10)
-    reported = [e.error for e in errors(result)]
+    reported = [e.error for e in result.errors]
     assert len(reported) == 2
     assert "malformed message" in reported[0] and "quota_exceeded" in reported[1]
     assert "Fine." in [w.text for w in result.of_type(TTSTextFrame)]

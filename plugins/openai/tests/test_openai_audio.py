@@ -12,7 +12,6 @@ from voiceframe_openai import OpenAISTTService, OpenAITTSService
 from voiceframe_openai.testing import ErrorScript, FakeOpenAIServer, SpeechScript, TranscriptionScript
 
 from voiceframe.frames import (
-    ErrorFrame,
     Frame,
     InputAudioRawFrame,
     InterruptionFrame,
@@ -23,7 +22,6 @@ from voiceframe.frames import (
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from voiceframe.processor import UPSTREAM
 from voiceframe.task import PipelineParams
 from voiceframe.testing import Wait, run_processor
 
@@ -101,7 +99,7 @@ async def test_tts_dropped_connection_then_recovery(server: FakeOpenAIServer) ->
     result = await run_processor(
         tts, [TTSSpeakFrame(text="One."), TTSSpeakFrame(text="Two.")], virtual=False, params=OUT24K
     )
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "connection to" in error.error
     durations = sum(a.duration for a in result.of_type(TTSAudioRawFrame))
     assert durations == pytest.approx(0.15 + 0.2, abs=1e-3)  # 3 chunks of the first, all of the second
@@ -111,7 +109,7 @@ async def test_tts_rate_limit_then_success(server: FakeOpenAIServer) -> None:
     server.speech.append(ErrorScript(429, "Rate limit reached", "requests", "rate_limit_exceeded", 0.2))
     tts = OpenAITTSService(base_url=server.base_url)
     result = await run_processor(tts, [TTSSpeakFrame(text="Hi")], virtual=False, params=OUT24K)
-    assert not result.of_type(ErrorFrame, UPSTREAM)
+    assert not result.errors
     assert [r.status for r in server.seen("/audio/speech")] == [429, 200]
 
 
@@ -153,12 +151,12 @@ async def test_stt_errors_are_reported_and_the_next_utterance_works(server: Fake
     # gpt-4o-transcribe cannot give word times: the server refuses as the API does
     stt = OpenAISTTService(base_url=server.base_url, word_timestamps=True)
     result = await run_processor(stt, _speech_frames(0.2), virtual=False)
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "HTTP 400" in error.error and "not compatible with model 'gpt-4o-transcribe'" in error.error
 
     server.transcriptions.append(ErrorScript(500, "The server had an error", "server_error"))
     stt = OpenAISTTService(base_url=server.base_url, max_retries=0)
     result = await run_processor(stt, [*_speech_frames(0.2), Wait(0.3), *_speech_frames(0.2)], virtual=False)
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "HTTP 500" in error.error
     assert [t.text for t in result.of_type(TranscriptionFrame)] == ["hello from the local server"]

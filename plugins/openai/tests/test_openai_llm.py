@@ -24,7 +24,6 @@ from voiceframe_openai.testing import (
 from voiceframe.config import parse_config
 from voiceframe.context.llm_context import LLMContext
 from voiceframe.frames import (
-    ErrorFrame,
     Frame,
     FunctionCallInProgressFrame,
     InterruptionFrame,
@@ -33,7 +32,6 @@ from voiceframe.frames import (
     LLMTextFrame,
     MetricsFrame,
 )
-from voiceframe.processor import UPSTREAM
 from voiceframe.task import PipelineParams
 from voiceframe.testing import Wait, run_processor
 
@@ -65,7 +63,7 @@ async def test_streams_tokens_with_usage_and_ttfb(server: FakeOpenAIServer) -> N
     llm = OpenAILLMService(base_url=server.base_url, model="gpt-test", system_prompt="Be brief.")
     result = await run(llm, [ask("Hello?")], params=METRICS)
     assert texts(result.downstream) == ["Hel", "lo", " there", "!"]
-    assert not result.of_type(ErrorFrame, UPSTREAM)
+    assert not result.errors
     [seen] = server.seen("/chat/completions")
     assert seen.headers["Authorization"] == f"Bearer {KEY}"
     assert seen.body["model"] == "gpt-test" and seen.body["stream"] is True
@@ -115,7 +113,7 @@ async def test_context_with_tool_results_is_accepted_by_the_server(server: FakeO
     ctx.set_tool_result("call_1", {"temp_c": 21})
     llm = OpenAILLMService(base_url=server.base_url)
     result = await run(llm, [LLMContextFrame(context=ctx)])
-    assert not result.of_type(ErrorFrame, UPSTREAM)
+    assert not result.errors
     assert [m["role"] for m in server.seen("/chat/completions")[0].body["messages"]] == [
         "user",
         "assistant",
@@ -142,7 +140,7 @@ async def test_next_request_works_after_the_server_drops_the_connection(server: 
     server.chat.append(ChatScript(text=["back", " again"]))
     llm = OpenAILLMService(base_url=server.base_url)
     result = await run(llm, [ask("first"), ask("second")])
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "connection to" in error.error and server.base_url in error.error
     assert not error.fatal
     assert texts(result.downstream) == ["one", " two", "back", " again"]
@@ -156,7 +154,7 @@ async def test_wrong_key_gives_a_clear_401_error(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-123")
     llm = OpenAILLMService(base_url=server.base_url)
     result = await run(llm, [ask()])
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "authentication failed (HTTP 401)" in error.error
     assert "Incorrect API key provided: sk-********-123" in error.error
     assert "OPENAI_API_KEY" in error.error
@@ -169,7 +167,7 @@ async def test_missing_key_fails_at_start_naming_the_variable(
     monkeypatch.delenv("OPENAI_API_KEY")
     llm = OpenAILLMService(base_url=server.base_url)
     result = await run(llm, [ask()])
-    errors = result.of_type(ErrorFrame, UPSTREAM)
+    errors = result.errors
     assert errors and errors[0].fatal
     assert "set the environment variable OPENAI_API_KEY" in errors[0].error
     assert server.requests == []
@@ -190,7 +188,7 @@ async def test_rate_limit_429_is_retried_after_retry_after(server: FakeOpenAISer
     server.chat.append(ChatScript(text=["ok"]))
     llm = OpenAILLMService(base_url=server.base_url)
     result = await run(llm, [ask()])
-    assert texts(result.downstream) == ["ok"] and not result.of_type(ErrorFrame, UPSTREAM)
+    assert texts(result.downstream) == ["ok"] and not result.errors
     first, second = server.seen("/chat/completions")
     assert first.status == 429 and second.status == 200
     assert second.received_at - first.received_at >= 0.3  # waited as the server asked
@@ -203,7 +201,7 @@ async def test_rate_limit_that_persists_is_a_clear_error(server: FakeOpenAIServe
         )
     llm = OpenAILLMService(base_url=server.base_url, max_retries=1)
     result = await run(llm, [ask()])
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "rate limited (HTTP 429)" in error.error and "Rate limit reached" in error.error
     assert len(server.seen("/chat/completions")) == 2
 
@@ -213,7 +211,7 @@ async def test_malformed_chunk_is_an_error_and_does_not_hang(server: FakeOpenAIS
     server.chat.append(ChatScript(text=["fine"]))
     llm = OpenAILLMService(base_url=server.base_url)
     result = await asyncio.wait_for(run(llm, [ask(), ask()]), 5.0)
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "malformed data from" in error.error
     assert texts(result.downstream) == ["a", "fine"]
 
@@ -223,7 +221,7 @@ async def test_server_validation_error_is_reported(server: FakeOpenAIServer) -> 
     bad = LLMContext(messages=[{"role": "tool", "tool_call_id": "nope", "content": "{}"}])
     llm = OpenAILLMService(base_url=server.base_url)
     result = await run(llm, [LLMContextFrame(context=bad)])
-    [error] = result.of_type(ErrorFrame, UPSTREAM)
+    [error] = result.errors
     assert "HTTP 400" in error.error and "must be a response to a preceeding message" in error.error
 
 
