@@ -11,7 +11,9 @@ after ``Retry-After``, 5xx is retried with backoff, any other refusal is fatal.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any
 
 from voiceframe.services.base import ServiceError
 from voiceframe.services.settings import MissingSecretError, ServiceSettings
@@ -86,3 +88,33 @@ def transport_error(exc: BaseException, where: str) -> ServiceError | None:
     if isinstance(exc, json.JSONDecodeError):
         return ServiceError(f"malformed data from {where}: {exc}")
     return None
+
+
+def sdk_error(
+    exc: Exception, where: str, *, sdk: ModuleType, env: str, message: Callable[[Any], str]
+) -> Exception:
+    """A clear :class:`ServiceError` for an error of a provider SDK built like ``openai`` and
+    ``anthropic`` (the same exception classes); other exceptions go through :func:`transport_error`
+    or come back unchanged. ``message(exc)`` is the provider's own text of an HTTP error."""
+    if isinstance(exc, sdk.AuthenticationError):
+        return ServiceError(
+            f"authentication failed (HTTP 401) at {where}: {message(exc)} "
+            f"(the key comes from the environment variable {env})"
+        )
+    if isinstance(exc, sdk.RateLimitError):
+        return ServiceError(
+            f"rate limited (HTTP 429) at {where}, retries used up: {message(exc)}",
+            retry_after=retry_after(exc.response.headers),
+        )
+    if isinstance(exc, sdk.APIStatusError):
+        # errors sent as an SSE `error` event arrive with the stream's status (200)
+        status = f"HTTP {exc.status_code}" if exc.status_code != 200 else "error event"
+        return ServiceError(f"{status} from {where}: {message(exc)}")
+    if isinstance(exc, sdk.APITimeoutError):
+        return ServiceError(f"timed out waiting for {where}")
+    if isinstance(exc, sdk.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return ServiceError(f"connection to {where} failed: {type(cause).__name__}: {cause}")
+    if isinstance(exc, sdk.APIError):
+        return ServiceError(f"error from {where}: {exc.message}")
+    return transport_error(exc, where) or exc

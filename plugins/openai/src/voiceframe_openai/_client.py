@@ -8,9 +8,8 @@ import openai
 from pydantic import SecretStr
 
 from voiceframe.log import logger
-from voiceframe.services.base import ServiceError
-from voiceframe.services.http_errors import transport_error
-from voiceframe.services.settings import MissingSecretError, ServiceSettings
+from voiceframe.services.http_errors import require_key, sdk_error
+from voiceframe.services.settings import ServiceSettings
 
 API_KEY_ENV = "OPENAI_API_KEY"
 
@@ -35,10 +34,7 @@ class OpenAIConnection(ServiceSettings):
 def make_client(settings: OpenAIConnection) -> openai.AsyncOpenAI:
     """An SDK client for ``settings``; a missing key is a fatal error naming OPENAI_API_KEY."""
     if settings.require_api_key:
-        try:
-            key = settings.require_secret("api_key")
-        except MissingSecretError as exc:
-            raise ServiceError(str(exc), fatal=True) from None
+        key = require_key(settings)
     else:
         key = settings.api_key.get_secret_value() if settings.api_key else "not-needed"
     return openai.AsyncOpenAI(
@@ -75,29 +71,7 @@ def api_message(exc: openai.APIStatusError) -> str:
 
 def translate(exc: Exception, where: str) -> Exception:
     """A clear :class:`ServiceError` for an SDK or protocol failure (other exceptions unchanged)."""
-    if isinstance(exc, openai.AuthenticationError):
-        return ServiceError(
-            f"authentication failed (HTTP 401) at {where}: {api_message(exc)} "
-            f"(the key comes from the environment variable {API_KEY_ENV})"
-        )
-    if isinstance(exc, openai.RateLimitError):
-        retry_after = exc.response.headers.get("retry-after")
-        return ServiceError(
-            f"rate limited (HTTP 429) at {where}, retries used up: {api_message(exc)}",
-            retry_after=float(retry_after)
-            if retry_after and retry_after.replace(".", "").isdigit()
-            else None,
-        )
-    if isinstance(exc, openai.APIStatusError):
-        return ServiceError(f"HTTP {exc.status_code} from {where}: {api_message(exc)}")
-    if isinstance(exc, openai.APITimeoutError):
-        return ServiceError(f"timed out waiting for {where}")
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc
-        return ServiceError(f"connection to {where} failed: {type(cause).__name__}: {cause}")
-    if isinstance(exc, openai.APIError):
-        return ServiceError(f"error from {where}: {exc.message}")
-    return transport_error(exc, where) or exc
+    return sdk_error(exc, where, sdk=openai, env=API_KEY_ENV, message=api_message)
 
 
 class OpenAIClient:
