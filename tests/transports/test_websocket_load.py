@@ -103,20 +103,15 @@ async def _warm_up(config: Any) -> None:
     session of a process reads the models from disk, which on a cold machine stalls the loop for longer
     than the callers' buffer while the first greeting plays."""
     import tempfile
-    import wave
 
     from voiceframe.bot import build_bot, run_bot
     from voiceframe.clock import run
     from voiceframe.demo import DEMO_TOOLS
-    from voiceframe.transports.file import FileTransport
+    from voiceframe.transports.file import FileTransport, write_wav
 
     def session(tmp: str) -> None:
         silence = os.path.join(tmp, "silence.wav")
-        with wave.open(silence, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(16000)
-            w.writeframes(bytes(3200))
+        write_wav(silence, bytes(3200), 16000)
         bot = build_bot(config, FileTransport(silence, os.path.join(tmp, "out.wav")), tools=DEMO_TOOLS)
         run(run_bot(bot), virtual=True)  # the greeting plays out in virtual time
 

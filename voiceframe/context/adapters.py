@@ -49,6 +49,17 @@ def _arguments(raw: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
+def _add_turn(turns: list[dict[str, Any]], role: str, key: str, blocks: list[Block]) -> None:
+    """Append ``blocks`` as a turn of ``role``, merged into the last turn if it has the same role (both
+    APIs want user and assistant turns to alternate)."""
+    if not blocks:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(blocks)
+    else:
+        turns.append({"role": role, key: blocks})
+
+
 def _system_text(context: LLMContext) -> str:
     return "\n\n".join(_text_of(m.get("content")) for m in context.messages if m.get("role") == "system")
 
@@ -61,12 +72,7 @@ def to_anthropic(context: LLMContext) -> dict[str, Any]:
     turns: list[dict[str, Any]] = []
 
     def add(role: str, blocks: list[Block]) -> None:
-        if not blocks:
-            return
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        _add_turn(turns, role, "content", blocks)
 
     for m in context.messages:
         role = m.get("role")
@@ -152,12 +158,7 @@ def to_gemini(context: LLMContext) -> dict[str, Any]:
     contents: list[dict[str, Any]] = []
 
     def add(role: str, parts: list[Block]) -> None:
-        if not parts:
-            return
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
+        _add_turn(contents, role, "parts", parts)
 
     for m in context.messages:
         role = m.get("role")

@@ -60,6 +60,11 @@ def json_message(body: bytes | bytearray | str) -> str | None:
     return None
 
 
+def describe_body(body: bytes | bytearray | str) -> str:
+    """The error text of a refused request: a JSON ``error``/``message``/``title`` field, or the body."""
+    return json_message(body) or body_text(body).strip()[:200] or "no details"
+
+
 def error_for_status(
     provider: str, env: str, status: int, detail: str, headers: Mapping[str, str]
 ) -> Exception:

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 
 from voiceframe.services.http_errors import (
     RateLimitedError,
-    body_text,
-    json_message,
+    describe_body,
     require_key,
     retry_after,
 )
@@ -20,7 +19,7 @@ __all__ = ["ENV", "RateLimitedError", "describe", "http_error", "require_key", "
 
 def describe(body: bytes | bytearray | str, headers: Mapping[str, str]) -> str:
     """The error text of a refused upgrade: a JSON ``error``/``message`` field, or the body itself."""
-    return json_message(body) or body_text(body).strip()[:200] or "no details"
+    return describe_body(body)
 
 
 def http_error(status: int, body: bytes | bytearray | str, headers: Mapping[str, str]) -> Exception:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from voiceframe.services.http_errors import (
     RateLimitedError,
     body_text,
-    json_message,
+    describe_body,
     require_key,
     retry_after,
 )
@@ -29,7 +29,7 @@ def describe(body: bytes | bytearray | str, headers: Mapping[str, str]) -> str:
         detail = data.get("detail")  # REST-style {"detail": {"status": ..., "message": ...}}
         if isinstance(detail, dict):
             return f"{detail.get('status', '?')}: {detail.get('message', '')}"
-    return json_message(body) or body_text(body).strip()[:200] or "no details"
+    return describe_body(body)
 
 
 def http_error(status: int, body: bytes | bytearray | str, headers: Mapping[str, str]) -> Exception:
