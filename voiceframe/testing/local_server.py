@@ -8,6 +8,9 @@ websockets are imported only when a server starts.
 
 from __future__ import annotations
 
+import functools
+import math
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Any, Self
 
@@ -60,3 +63,21 @@ async def close_websocket(server: Any) -> None:
     if server is not None:
         server.close()
         await server.wait_closed()
+
+
+def tone(seconds: float, rate: int, freq: float = 200.0) -> bytes:
+    """``seconds`` of a quiet sine as int16 little-endian PCM: the audio fake TTS servers send.
+
+    Cheap (the servers share the loop with the code under test): one second per rate is computed once.
+    ``freq`` must be a whole number of Hz so that seconds join without a click.
+    """
+    n = max(1, round(seconds * rate))
+    second = _one_second(rate, freq)
+    return (second * (n // rate + 1))[: 2 * n]
+
+
+@functools.lru_cache(maxsize=8)
+def _one_second(rate: int, freq: float) -> bytes:
+    return struct.pack(
+        f"<{rate}h", *(int(3000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(rate))
+    )

@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import json
-import math
-import statistics
-import struct
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -31,7 +27,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from voiceframe.testing.local_server import LocalServer, close_websocket, serve_websocket
+from voiceframe.testing.local_server import LocalServer, close_websocket, serve_websocket, tone
+from voiceframe.testing.ttfb import ttfb_summary
 
 ENCODINGS = {"pcm_s16le", "pcm_f32le", "pcm_mulaw", "pcm_alaw"}
 
@@ -196,19 +193,6 @@ async def _error(ws: ServerConnection, context_id: str, status: int, text: str) 
     await ws.send(json.dumps(reply))
 
 
-def tone(seconds: float, rate: int) -> bytes:
-    """``seconds`` of a quiet 200 Hz sine as int16 little-endian PCM (cheap: the server shares the loop)."""
-    n = max(1, int(seconds * rate))
-    second = _one_second(rate)
-    return (second * (n // rate + 1))[: 2 * n]
-
-
-@functools.lru_cache(maxsize=8)
-def _one_second(rate: int) -> bytes:
-    return struct.pack(
-        f"<{rate}h", *(int(3000 * math.sin(2 * math.pi * 200 * i / rate)) for i in range(rate))
-    )
-
 
 async def benchmark_ttfb(iterations: int = 30) -> dict[str, Any]:
     """Time to first audio of ``synthesize`` against the server's own time (request in → first chunk out).
@@ -242,8 +226,8 @@ async def benchmark_ttfb(iterations: int = 30) -> dict[str, Any]:
             baseline = await _bare_client(server, tts, iterations)
         finally:
             await tts.disconnect()
-    report = _summary(pairs)
-    report["bare_websockets_overhead_ms"] = _summary(baseline)["overhead_ms"]
+    report = ttfb_summary(pairs)
+    report["bare_websockets_overhead_ms"] = ttfb_summary(baseline)["overhead_ms"]
     return {"provider": "cartesia", "tts": report}
 
 
@@ -270,13 +254,3 @@ async def _bare_client(server: FakeCartesiaServer, tts: Any, iterations: int) ->
                 pairs.append((first - began, ctx.first_chunk_at - ctx.received_at))
     return pairs
 
-
-def _summary(pairs: list[tuple[float, float]]) -> dict[str, Any]:
-    plugin = [p * 1000 for p, _ in pairs]
-    own = [s * 1000 for _, s in pairs]
-    return {
-        "iterations": len(pairs),
-        "plugin_ttfb_ms": round(statistics.median(plugin), 3),
-        "server_ms": round(statistics.median(own), 3),
-        "overhead_ms": round(statistics.median(p - s for p, s in zip(plugin, own, strict=True)), 3),
-    }

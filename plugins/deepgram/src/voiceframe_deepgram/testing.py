@@ -19,11 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
-import math
-import statistics
-import struct
 import time
 import uuid
 from collections.abc import Sequence
@@ -40,7 +36,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from voiceframe.testing.local_server import LocalServer, close_websocket, serve_http, serve_websocket
+from voiceframe.testing.local_server import LocalServer, close_websocket, serve_http, serve_websocket, tone
+from voiceframe.testing.ttfb import ttfb_summary
 
 MODEL_INFO = {"name": "general-nova-3", "version": "2024-01-01.0", "arch": "nova-3"}
 
@@ -361,18 +358,6 @@ def _metadata(session: ListenSession, duration: float) -> dict[str, Any]:
     }
 
 
-def tone(seconds: float, rate: int) -> bytes:
-    """``seconds`` of a quiet 200 Hz sine as int16 little-endian PCM (cheap: the server shares the loop)."""
-    n = max(1, int(seconds * rate))
-    second = _one_second(rate)
-    return (second * (n // rate + 1))[: 2 * n]
-
-
-@functools.lru_cache(maxsize=8)
-def _one_second(rate: int) -> bytes:
-    samples = (int(3000 * math.sin(2 * math.pi * 200 * i / rate)) for i in range(rate))
-    return struct.pack(f"<{rate}h", *samples)
-
 
 # ------------------------------------------------------------------------------------ benchmark
 
@@ -387,16 +372,6 @@ async def benchmark_ttfb(iterations: int = 30) -> dict[str, Any]:
     """
     return {"provider": "deepgram", "tts": await _bench_tts(iterations), "stt": await _bench_stt(iterations)}
 
-
-def _summary(pairs: list[tuple[float, float]]) -> dict[str, Any]:
-    plugin = [p * 1000 for p, _ in pairs]
-    server = [s * 1000 for _, s in pairs]
-    return {
-        "iterations": len(pairs),
-        "plugin_ttfb_ms": round(statistics.median(plugin), 3),
-        "server_ms": round(statistics.median(server), 3),
-        "overhead_ms": round(statistics.median(p - s for p, s in zip(plugin, server, strict=True)), 3),
-    }
 
 
 async def _bench_tts(iterations: int) -> dict[str, Any]:
@@ -422,7 +397,7 @@ async def _bench_tts(iterations: int) -> dict[str, Any]:
             baseline = await _raw_tts(server, tts.speak_url(), iterations)
         finally:
             await tts.disconnect()
-    return {**_summary(pairs), "bare_aiohttp_overhead_ms": _summary(baseline)["overhead_ms"]}
+    return {**ttfb_summary(pairs), "bare_aiohttp_overhead_ms": ttfb_summary(baseline)["overhead_ms"]}
 
 
 async def _raw_tts(server: FakeDeepgramServer, url: str, iterations: int) -> list[tuple[float, float]]:
@@ -478,5 +453,5 @@ async def _bench_stt(iterations: int) -> dict[str, Any]:
         finals = server.sessions[0].finals
     pairs = [(t - sent[idx], out - arrived) for (arrived, out, idx), t in zip(finals, emitted, strict=False)]
     with contextlib.suppress(ValueError):
-        return _summary(pairs)
+        return ttfb_summary(pairs)
     return {"iterations": 0}

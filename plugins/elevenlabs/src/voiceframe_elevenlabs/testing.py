@@ -16,11 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import json
-import math
-import statistics
-import struct
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -33,7 +29,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from voiceframe.testing.local_server import LocalServer, close_websocket, serve_websocket
+from voiceframe.testing.local_server import LocalServer, close_websocket, serve_websocket, tone
+from voiceframe.testing.ttfb import ttfb_summary
 
 TIMEOUT_MESSAGE = (
     "Have not received a new text input within the timeout of {} seconds. Streaming input terminated. "
@@ -205,19 +202,6 @@ async def _fail(ws: ServerConnection, session: StreamSession, error: str, messag
     await ws.close(1008, message[:120])
 
 
-def tone(seconds: float, rate: int) -> bytes:
-    """``seconds`` of a quiet 200 Hz sine as int16 little-endian PCM (cheap: the server shares the loop)."""
-    n = max(1, round(seconds * rate))
-    second = _one_second(rate)
-    return (second * (n // rate + 1))[: 2 * n]
-
-
-@functools.lru_cache(maxsize=8)
-def _one_second(rate: int) -> bytes:
-    return struct.pack(
-        f"<{rate}h", *(int(3000 * math.sin(2 * math.pi * 200 * i / rate)) for i in range(rate))
-    )
-
 
 async def benchmark_ttfb(iterations: int = 30) -> dict[str, Any]:
     """Time to first audio of ``synthesize`` (on a prewarmed socket) against the server's own time.
@@ -248,14 +232,4 @@ async def benchmark_ttfb(iterations: int = 30) -> dict[str, Any]:
                     pairs.append((first - began, session.first_audio_at - session.text_at))
         finally:
             await tts.disconnect()
-    plugin = [p * 1000 for p, _ in pairs]
-    own = [s * 1000 for _, s in pairs]
-    return {
-        "provider": "elevenlabs",
-        "tts": {
-            "iterations": len(pairs),
-            "plugin_ttfb_ms": round(statistics.median(plugin), 3),
-            "server_ms": round(statistics.median(own), 3),
-            "overhead_ms": round(statistics.median(p - s for p, s in zip(plugin, own, strict=True)), 3),
-        },
-    }
+    return {"provider": "elevenlabs", "tts": ttfb_summary(pairs)}

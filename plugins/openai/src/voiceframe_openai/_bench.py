@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -16,18 +15,13 @@ from pydantic import SecretStr
 
 from voiceframe.context.llm_context import LLMContext
 from voiceframe.services.llm import LLMText
+from voiceframe.testing.ttfb import repeat
 
 from .llm import OpenAILLMService, OpenAILLMSettings
 from .testing import ChatScript, FakeOpenAIServer, SpeechScript
 from .tts import OpenAITTSService, OpenAITTSSettings
 
 KEY = "sk-bench"
-
-
-async def _measure(n: int, once: Callable[[], Awaitable[float]]) -> list[float]:
-    for _ in range(3):  # warm up: connection, SDK lazy imports, pydantic models
-        await once()
-    return [await once() for _ in range(n)]
 
 
 def _ms(values: list[float]) -> float:
@@ -94,8 +88,8 @@ async def run_benchmark(n: int) -> dict[str, Any]:
             ("tts", tts_plugin, tts_raw, "/v1/audio/speech"),
         ):
             mark = len(server.requests)
-            p = await _measure(n, plugin)
-            r = await _measure(n, raw)
+            p = await repeat(n, plugin)
+            r = await repeat(n, raw)
             served = [
                 s.first_byte_at - s.received_at
                 for s in server.requests[mark:]

@@ -19,7 +19,6 @@ import asyncio
 import io
 import itertools
 import json
-import math
 import struct
 import time
 import wave
@@ -30,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from voiceframe.testing.local_server import LocalServer, serve_http
+from voiceframe.testing.local_server import LocalServer, serve_http, tone
 
 from ._wire import chunk, error_body, fragments, sse, usage_chunk
 
@@ -345,7 +344,7 @@ class FakeOpenAIServer(LocalServer):
         if isinstance(script, DropScript):
             return self._drop(request)
         assert isinstance(script, SpeechScript), f"not a speech script: {script!r}"
-        pcm = tone(script.seconds if script.seconds is not None else 0.06 * len(text))
+        pcm = tone(script.seconds if script.seconds is not None else 0.06 * len(text), PCM_RATE, 220.0)
         step = 2 * int(PCM_RATE * script.chunk_seconds)
         parts: list[bytes | None] = [pcm[i : i + step] for i in range(0, len(pcm), step)]
         if fmt == "wav":
@@ -557,12 +556,6 @@ def verbose_transcription(text: str, duration: float, words: bool) -> dict[str, 
             out.append({"word": w, "start": round(start, 3), "end": round(duration * pos / total, 3)})
         body["words"] = out
     return body
-
-
-def tone(seconds: float, freq: float = 220.0) -> bytes:
-    """A quiet sine as int16 little-endian PCM at 24 kHz."""
-    n = int(PCM_RATE * seconds)
-    return struct.pack(f"<{n}h", *(int(3000 * math.sin(2 * math.pi * freq * i / PCM_RATE)) for i in range(n)))
 
 
 def wav_header(data_bytes: int) -> bytes:
