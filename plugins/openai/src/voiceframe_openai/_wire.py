@@ -17,35 +17,29 @@ def sse(data: Any) -> bytes:
     return f"data: {text}\n\n".encode()
 
 
-def chunk(
-    cid: str, model: str, delta: dict[str, Any], finish: str | None = None, **extra: Any
-) -> dict[str, Any]:
+def _chunk_object(cid: str, model: str, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     return {
         "id": cid,
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": model,
         "system_fingerprint": "fp_local",
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        "choices": choices,
         **extra,
     }
 
 
+def chunk(
+    cid: str, model: str, delta: dict[str, Any], finish: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    return _chunk_object(cid, model, [choice], **extra)
+
+
 def usage_chunk(cid: str, model: str, prompt: int, completion: int) -> dict[str, Any]:
     """The last chunk when ``stream_options.include_usage`` is set: empty choices, the usage."""
-    return {
-        "id": cid,
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-        "system_fingerprint": "fp_local",
-        "choices": [],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        },
-    }
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    return _chunk_object(cid, model, [], usage=usage)
 
 
 def error_body(message: str, type_: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
