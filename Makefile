@@ -7,15 +7,13 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test lint bench wheels docs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 install: $(BIN)/python
 	$(PIP) -e ".[test,audio,websocket,webrtc,bench,evals,tracing,pipecat]" $(foreach p,$(PLUGINS),-e $(dir $(p)))
-	# the Silero model ships inside this wheel; --no-deps keeps torch out
-	$(PIP) --no-deps silero-vad
 	# Debian's Chromium for the browser test (never playwright's own download)
 	scripts/install-browser.sh || echo "no Chromium: the browser test will be skipped"
 
@@ -31,3 +29,11 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/overhead.py
+
+# dist/: voiceframe and every plugin as wheels; pip install "voiceframe[offline]" --find-links dist/
+wheels: $(BIN)/python
+	$(BIN)/pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir dist . $(foreach p,$(PLUGINS),$(dir $(p)))
+
+# regenerate the config reference from the pydantic models (a test fails when it is out of date)
+docs: install
+	$(BIN)/python -m voiceframe.docs_config > docs/configuration.md

@@ -1,5 +1,10 @@
 """Find model files that ship inside installed wheels, without importing those packages.
 
+The Silero VAD model (MIT licence, 2.3 MB) ships inside the voiceframe wheel itself, at
+``voiceframe/audio/vad/data/silero_vad.onnx`` with ``LICENSE-silero-vad.txt`` next to it, so
+``pip install "voiceframe[audio]"`` is enough (docs/install.md says why we ship it). The copies in the
+silero-vad and pipecat-ai wheels are fallbacks for an installation whose data folder was removed.
+
 ``silero_vad``'s ``__init__`` imports torch and ``pipecat``'s imports half of Pipecat, so we locate the
 package directory with ``importlib.util.find_spec`` on the top-level name only (that reads no package
 code) and join the file's path inside the wheel.
@@ -27,10 +32,14 @@ class ModelFileError(RuntimeError):
 
 #: (top-level package, path inside it) pairs, first found wins.
 SILERO_VAD_CANDIDATES: tuple[tuple[str, str], ...] = (
+    ("voiceframe", "audio/vad/data/silero_vad.onnx"),
     ("silero_vad", "data/silero_vad.onnx"),
     ("pipecat", "audio/vad/data/silero_vad.onnx"),
 )
-SILERO_VAD_INSTALL = "pip install --no-deps silero-vad  (or: pip install pipecat-ai)"
+SILERO_VAD_INSTALL = (
+    "pip install --force-reinstall voiceframe  (its wheel ships the model; "
+    "or: pip install --no-deps silero-vad, or: pip install pipecat-ai)"
+)
 
 SMART_TURN_CANDIDATES: tuple[tuple[str, str], ...] = (
     ("pipecat", "audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx"),
