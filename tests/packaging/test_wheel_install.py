@@ -81,8 +81,9 @@ def test_wheels_install_with_plain_pip_and_the_demo_answers(tmp_path: Path) -> N
     assert " @ file" not in installed and "-e " not in installed  # wheels, not editable checkouts
 
     # the model comes from inside the installed voiceframe wheel, next to its licence
+    locate = "from voiceframe.audio.vad.model_files import silero_vad_path; print(silero_vad_path())"
     where = _run(
-        [bin_dir / "python", "-c", "from voiceframe.audio.vad.model_files import silero_vad_path as p; print(p())"],
+        [bin_dir / "python", "-c", locate],
         cwd=tmp_path,
         timeout=60,
         env=env,
