@@ -211,7 +211,7 @@ async def test_peer_vanishing_mid_turn_ends_only_its_session(server_factory: Any
     for protocol in ice._connection._protocols:
         protocol.transport.close()
     await asyncio.wait_for(lost.closed.wait(), 5)
-    assert lost.end_reason is not None and "no audio" in lost.end_reason
+    assert lost.end_reason is not None and lost.end_reason.startswith("client left: no audio")
     assert lost.task is not None and lost.task.has_finished and not lost.task.leaked_tasks
 
     # the other caller's turn goes on undisturbed
@@ -231,7 +231,10 @@ async def test_idle_session_times_out(server_factory: Any) -> None:
     session = server.sessions[peer.session_id]
     await wait_until(lambda: peer.connected_at is not None, 5)
     await asyncio.wait_for(session.closed.wait(), 5)
-    assert session.end_reason == "idle timeout"
+    assert session.end_reason == "idle: no conversation for 1 s" and session.failure is None
+    # the page is told in words why the session ended
+    _, end = await peer.wait_for(lambda e: e["type"] == "end", 2)
+    assert end["reason"] == "The session ended: nothing was said for 1 seconds."
     await peer.close()
 
 

@@ -9,6 +9,10 @@ A session's pipeline starts when its peer connection is connected (so the greeti
 cancelled when the peer leaves: connection failed or closed, the data channel closed, a ``bye`` event,
 no audio from the peer for ``media_timeout`` seconds, no conversation for ``idle_timeout`` seconds, or
 no connection within ``connect_timeout``. Extra callers beyond ``max_sessions`` get HTTP 503.
+
+A session that fails (its bot cannot be built, or a service fails during the call) sends the client an
+``error`` event on the data channel (see :mod:`voiceframe.transports.serializers.errors`) and waits up
+to ``farewell_timeout`` for it to arrive before closing; an idle session gets an ``end`` event.
 """
 
 from __future__ import annotations
@@ -27,6 +31,12 @@ from voiceframe.frames import now
 from voiceframe.log import logger
 from voiceframe.observe.observer import Observer
 from voiceframe.task import PipelineTask, TaskState
+from voiceframe.transports.serializers.errors import (
+    SESSION_FAILED,
+    SessionFailure,
+    build_failure,
+    task_failure,
+)
 from voiceframe.transports.webrtc.ice import allow_loopback_candidates, rtc_configuration
 from voiceframe.transports.webrtc.transport import SessionEvents, WebRTCTransport
 
@@ -67,7 +77,12 @@ def bot_session_factory(config: Any, tools: Mapping[str, Any] | None = None) -> 
 
 
 class WebRTCSession:
-    """One peer: its connection, transport and pipeline task."""
+    """One peer: its connection, transport and pipeline task.
+
+    :attr:`end_reason` says how the session ended, starting with what happened: ``build failed: ...``,
+    ``service failed: ...``, ``idle: ...``, ``client left: ...``, ``bot ended: ...``, ``not connected:
+    ...`` or ``server shutting down``. A failure also sets :attr:`failure` (what the client was told).
+    """
 
     def __init__(self, server: WebRTCServer, pc: Any) -> None:
         self.id = uuid.uuid4().hex[:12]
@@ -78,6 +93,8 @@ class WebRTCSession:
         self.created_at = now()
         self.connected_at: float | None = None
         self.end_reason: str | None = None
+        self.failure: SessionFailure | None = None
+        self._farewell: dict[str, Any] | None = None
         self._runner: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
@@ -93,15 +110,15 @@ class WebRTCSession:
             t = now()
             if self.connected_at is None:
                 if t - self.created_at > srv.connect_timeout:
-                    self.close(f"not connected within {srv.connect_timeout:g} s")
+                    self.close(f"not connected: no connection within {srv.connect_timeout:g} s")
                     return
                 continue
             if self.transport.webrtc_input.ended.is_set():
-                self.close("the peer's audio track ended")
+                self.close("client left: its audio track ended")
                 return
             heard = self.transport.webrtc_input.last_audio_at or self.connected_at
             if srv.media_timeout is not None and t - heard > srv.media_timeout:
-                self.close(f"no audio from the peer for {srv.media_timeout:g} s")
+                self.close(f"client left: no audio from the peer for {srv.media_timeout:g} s")
                 return
 
     async def on_connected(self) -> None:
@@ -112,19 +129,43 @@ class WebRTCSession:
         try:
             self.task = await self.server.factory(self.transport, observers, self.server.idle_timeout)
         except Exception as exc:
-            logger.exception("webrtc session {}: cannot build the pipeline", self.id)
-            self.close(f"pipeline error: {exc}")
+            failure = build_failure(exc)
+            if failure.code == SESSION_FAILED:  # not a config mistake: maybe a bug, keep its traceback
+                logger.opt(exception=exc).debug("webrtc session {}: the bot could not be built", self.id)
+            self.fail("build failed", failure)
             return
+        idle = self.server.idle_timeout
+        self.task.add_event_handler(
+            "idle_timeout",
+            lambda _task: self.close(
+                f"idle: no conversation for {idle:g} s",
+                farewell=f"The session ended: nothing was said for {idle:g} seconds.",
+            ),
+        )
         self._runner = asyncio.ensure_future(self._run(self.task))
 
     async def _run(self, task: PipelineTask) -> None:
         try:
             state = await task.run()
-            reason = "idle timeout" if state is TaskState.CANCELLED else "the pipeline ended"
         except Exception as exc:
-            logger.exception("webrtc session {}: pipeline failed", self.id)
-            reason = f"pipeline failed: {exc}"
-        self.close(reason)
+            logger.opt(exception=exc).debug("webrtc session {}: the pipeline failed", self.id)
+            self.fail("service failed", SessionFailure(SESSION_FAILED, f"The bot failed: {exc}"))
+            return
+        failure = task_failure(task)
+        if failure is not None:
+            self.fail("service failed", failure)
+        elif state is TaskState.ENDED:
+            self.close("bot ended: the conversation is over", farewell="The bot ended the conversation.")
+        else:
+            # cancelled from inside the pipeline (close() cancels too, but its reason came first)
+            self.close("bot ended: the pipeline was cancelled", farewell="The bot ended the conversation.")
+
+    def fail(self, what: str, failure: SessionFailure) -> None:
+        """End the session because it failed: the client is sent ``failure`` as an ``error`` event."""
+        if self._closing is None:
+            self.failure = failure
+            self._farewell = failure.event()
+        self.close(f"{what}: {failure.message}")
 
     def on_event(self, message: Any) -> None:
         """A message from the client on the data channel (only ``{"type": "bye"}`` means anything)."""
@@ -137,16 +178,25 @@ class WebRTCSession:
             logger.warning("webrtc session {}: ignored a message that is not JSON", self.id)
             return
         if isinstance(event, dict) and event.get("type") == "bye":
-            self.close("the peer said bye")
+            self.close("client left: it said bye")
 
-    def close(self, reason: str) -> None:
-        """End the session (idempotent); :attr:`closed` is set when everything is torn down."""
+    def close(self, reason: str, *, farewell: str | None = None) -> None:
+        """End the session (idempotent); :attr:`closed` is set when everything is torn down.
+
+        ``farewell`` (words for the user) goes to the client as an ``end`` event before the close.
+        """
         if self._closing is None:
             self.end_reason = reason
+            if self._farewell is None and farewell is not None:
+                self._farewell = {"type": "end", "reason": farewell}
             self._closing = asyncio.ensure_future(self._close())
 
     async def _close(self) -> None:
-        logger.info("webrtc session {} ends: {}", self.id, self.end_reason)
+        if self.failure is not None:
+            # the one line a failure gets in the server log (the traceback, if any, is at debug level)
+            logger.warning("webrtc session {} ends: {}", self.id, self.end_reason)
+        else:
+            logger.info("webrtc session {} ends: {}", self.id, self.end_reason)
         try:
             if self.task is not None and not self.task.has_finished:
                 await self.task.cancel(self.end_reason)
@@ -156,6 +206,10 @@ class WebRTCSession:
                 self._watchdog.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._watchdog
+            if self._farewell is not None and not (self.end_reason or "").startswith("client left"):
+                self.transport.events.send(self._farewell)
+                # the peer must have it before the connection closes (a close aborts what is in flight)
+                await self.transport.events.drain(self.server.farewell_timeout)
             await asyncio.wait_for(self.pc.close(), 5.0)
         except Exception:
             logger.exception("webrtc session {}: error while closing", self.id)
@@ -178,6 +232,7 @@ class WebRTCServer:
         connect_timeout: float = 15.0,
         media_timeout: float | None = 5.0,
         observers: Sequence[Observer] = (),
+        farewell_timeout: float = 2.0,
     ) -> None:
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
@@ -188,6 +243,8 @@ class WebRTCServer:
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
         self.media_timeout = media_timeout
+        #: how long a closing session waits for its last event (an error) to reach the peer
+        self.farewell_timeout = farewell_timeout
         self.observers = list(observers)
         self.sessions: dict[str, WebRTCSession] = {}
         self._runner: web.AppRunner | None = None
@@ -200,6 +257,7 @@ class WebRTCServer:
         app = web.Application(client_max_size=MAX_OFFER_BYTES)
         app.router.add_get("/", self._page)
         app.router.add_get("/client.js", self._script)
+        app.router.add_get("/favicon.ico", self._favicon)
         app.router.add_get("/config", self._config)
         app.router.add_get("/health", self._health)
         app.router.add_post("/offer", self._offer)
@@ -228,7 +286,7 @@ class WebRTCServer:
     async def close_sessions(self, reason: str = "server shutting down") -> None:
         sessions = list(self.sessions.values())
         for s in sessions:
-            s.close(reason)
+            s.close(reason, farewell="The server is shutting down.")
         for s in sessions:
             await s.closed.wait()
 
@@ -242,6 +300,14 @@ class WebRTCServer:
 
     async def _script(self, request: web.Request) -> web.Response:
         return web.Response(text=_static("client.js"), content_type="application/javascript")
+
+    async def _favicon(self, request: web.Request) -> web.Response:
+        # browsers ask for it on every page load; a 404 there reads like a broken server
+        return web.Response(
+            text=_static("favicon.svg"),
+            content_type="image/svg+xml",
+            headers={"Cache-Control": "max-age=86400"},
+        )
 
     async def _config(self, request: web.Request) -> web.Response:
         return web.json_response({"iceServers": self.ice_servers})
@@ -289,7 +355,7 @@ class WebRTCServer:
             if state == "connected":
                 await session.on_connected()
             elif state in ("failed", "closed"):
-                session.close(f"connection {state}")
+                session.close(f"client left: connection {state}")
 
         pc.on("track", on_track)
         pc.on("connectionstatechange", on_state)
@@ -307,7 +373,7 @@ class WebRTCServer:
             channel = pc.createDataChannel("events", negotiated=True, id=0)
             transport.events.attach(channel)
             channel.on("message", session.on_event)
-            channel.on("close", lambda: session.close("data channel closed"))
+            channel.on("close", lambda: session.close("client left: data channel closed"))
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
         return pc.localDescription

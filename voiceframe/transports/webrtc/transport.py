@@ -79,6 +79,31 @@ class EventChannel:
         else:
             self._pending.append(data)
 
+    def delivered(self) -> bool:
+        """Whether every event sent so far has reached the peer (SCTP acknowledged it)."""
+        if self._pending or not self._open():
+            return False
+        if self._channel.bufferedAmount:
+            return False
+        # aiortc has no public "acknowledged" signal: its SCTP queues are empty once the peer acked
+        sctp = getattr(self._channel, "transport", None)
+        queues = ("_data_channel_queue", "_outbound_queue", "_sent_queue")
+        return not any(getattr(sctp, q, None) for q in queues)
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until the peer has every event; closing sooner would drop them.
+
+        Closing a peer connection aborts its SCTP association, so an event still in flight (the last
+        ``error`` before a failed session closes) would never arrive.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.delivered():
+            if loop.time() >= deadline or self._channel is None or self._channel.readyState == "closed":
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
 
 class BotAudioTrack(MediaStreamTrack):
     """Outbound audio: 20 ms 48 kHz mono frames, bot audio when there is some, else silence."""

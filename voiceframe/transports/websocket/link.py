@@ -14,10 +14,20 @@ from collections.abc import Awaitable, Callable
 
 from voiceframe.transports.serializers.base import Message
 
-__all__ = ["CLOSE_STALLED", "WebSocketLink"]
+__all__ = ["CLOSE_STALLED", "WebSocketLink", "close_reason"]
 
 #: policy violation: the client stopped reading what we send
 CLOSE_STALLED = 1008
+#: a close frame's reason holds at most 123 bytes of UTF-8
+MAX_CLOSE_REASON_BYTES = 123
+
+
+def close_reason(reason: str) -> str:
+    """``reason`` cut to fit a close frame (123 bytes of UTF-8), on a character boundary."""
+    data = reason.encode("utf-8")
+    if len(data) <= MAX_CLOSE_REASON_BYTES:
+        return reason
+    return data[: MAX_CLOSE_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
 
 
 class WebSocketLink:
@@ -52,7 +62,7 @@ class WebSocketLink:
     def end(self, code: int, reason: str) -> None:
         """The session is over for ``reason`` (first caller wins); the server closes with ``code``."""
         if self.close_code is None:
-            self.close_code, self.close_reason = code, reason[:120]  # a close reason fits 123 bytes
+            self.close_code, self.close_reason = code, close_reason(reason)
         self._queue.clear()
         self.ended.set()
         self._wakeup.set()

@@ -36,6 +36,14 @@ from voiceframe.observe.observer import Observer
 from voiceframe.processor import FrameProcessor
 from voiceframe.task import PipelineParams, PipelineTask
 from voiceframe.transports.serializers.base import Message, ProtocolError, Serializer
+from voiceframe.transports.serializers.errors import (
+    BUSY,
+    SESSION_FAILED,
+    SessionFailure,
+    build_failure,
+    protocol_failure,
+    task_failure,
+)
 from voiceframe.transports.serializers.raw import RawSerializer
 from voiceframe.transports.serializers.twilio import TwilioSerializer, twiml_connect
 from voiceframe.transports.websocket.events import ClientEvents
@@ -48,6 +56,8 @@ __all__ = ["BotFactory", "ServerLimits", "Session", "VoiceServer"]
 BotFactory = Callable[[WebSocketTransport], Any]
 
 CLOSE_TRY_AGAIN_LATER = 1013
+#: the server hit a condition that prevented it from serving: the session failed
+CLOSE_INTERNAL_ERROR = 1011
 _ids = itertools.count(1)
 
 
@@ -75,6 +85,8 @@ class Session:
     started: float
     transport: WebSocketTransport | None = None
     task: PipelineTask | None = None
+    #: why the session failed (its bot could not be built, or a service failed), if it did
+    failure: SessionFailure | None = None
 
 
 class VoiceServer:
@@ -217,13 +229,20 @@ class VoiceServer:
     # ---------------------------------------------------------------------------------- sessions
 
     async def _session(self, ws: Any, serializer_type: type[Serializer]) -> None:
+        sid = f"ws-{next(_ids)}"
+        serializer = RawSerializer(session_id=sid) if serializer_type is RawSerializer else serializer_type()
         if len(self.sessions) >= self.limits.max_sessions:
             self.refused += 1
             await ws.accept()
             reason = f"server busy ({self.limits.max_sessions} sessions); try again later"
+            busy = SessionFailure(
+                BUSY, f"The server is busy ({self.limits.max_sessions} calls): try again later"
+            )
+            event = serializer.encode_event(busy.event()) if serializer.events else None
+            if event is not None:
+                await _send(ws, event)
             await ws.close(CLOSE_TRY_AGAIN_LATER, reason)
             return
-        sid = f"ws-{next(_ids)}"
         link = WebSocketLink(
             lambda: _receive(ws),
             lambda m: _send(ws, m),
@@ -235,9 +254,6 @@ class VoiceServer:
         ended: asyncio.Future[Any] | None = None
         try:
             await ws.accept()
-            serializer = (
-                RawSerializer(session_id=sid) if serializer_type is RawSerializer else serializer_type()
-            )
             if not await self._handshake(ws, link, serializer):
                 return
             transport = WebSocketTransport(
@@ -248,25 +264,59 @@ class VoiceServer:
                 session_id=sid,
             )
             session.transport = transport
-            task = session.task = await self._build_task(transport, sid)
+            try:
+                task = session.task = await self._build_task(transport, sid)
+            except Exception as exc:
+                self._fail(session, "the bot could not be built", build_failure(exc), exc)
+                return
             run = asyncio.ensure_future(task.run())
             ended = asyncio.ensure_future(link.ended.wait())
             await asyncio.wait((run, ended), return_when=asyncio.FIRST_COMPLETED)
             if not run.done():
                 await task.cancel(link.close_reason)  # the client left, broke the protocol or stalled
                 await run
+            else:
+                run.result()  # a task that raised is a failed session (below)
+                failure = task_failure(task)
+                if failure is not None:
+                    self._fail(session, "the bot failed", failure)
             link.end(1000, "session ended")  # no-op if it already ended for a reason
         except Exception as exc:
-            logger.exception("{}: session failed", sid)
-            link.end(1011, f"internal error: {type(exc).__name__}")
+            failure = SessionFailure(SESSION_FAILED, f"The bot failed: {type(exc).__name__}: {exc}")
+            self._fail(session, "the session failed", failure, exc)
         finally:
             for fut in (run, ended):
                 if fut is not None and not fut.done():
                     fut.cancel()
                     await asyncio.wait((fut,), timeout=5.0)
-            await _close(ws, link, session.transport.serializer if session.transport else None)
+            await _close(ws, link, serializer, session.failure)
             self.sessions.pop(sid, None)
             self.closed.append((sid, link.close_code or 1000, link.close_reason))
+
+    def _fail(
+        self, session: Session, what: str, failure: SessionFailure, exc: BaseException | None = None
+    ) -> None:
+        """End ``session`` as failed: one log line, the client told (raw) or the stream closed (Twilio)."""
+        if session.failure is not None:
+            return
+        session.failure = failure
+        session.link.end(CLOSE_INTERNAL_ERROR, failure.message)
+        told = (
+            "the client gets an error event"
+            if session.transport is None or session.transport.serializer.events
+            else f"the stream is closed with {CLOSE_INTERNAL_ERROR}"
+        )
+        logger.warning(
+            "{} ({}): {} [{}]: {}; {}",
+            session.id,
+            session.protocol,
+            what,
+            failure.code,
+            failure.message,
+            told,
+        )
+        if exc is not None and failure.code == SESSION_FAILED:  # not a config mistake: maybe a bug
+            logger.opt(exception=exc).debug("{}: {}", session.id, what)
 
     async def _handshake(self, ws: Any, link: WebSocketLink, serializer: Serializer) -> bool:
         try:
@@ -339,8 +389,13 @@ async def _send(ws: Any, message: Message) -> None:
         await ws.send_text(message)
 
 
-async def _close(ws: Any, link: WebSocketLink, serializer: Serializer | None) -> None:
-    """Close with the link's code and reason; abort a client that is not reading (no close can reach it)."""
+async def _close(
+    ws: Any, link: WebSocketLink, serializer: Serializer, failure: SessionFailure | None
+) -> None:
+    """Close with the link's code and reason; abort a client that is not reading (no close can reach it).
+
+    Before a close that is not normal, a protocol with events (raw) gets an ``error`` event saying why.
+    """
     from starlette.websockets import WebSocketState
 
     if ws.application_state != WebSocketState.CONNECTED or ws.client_state == WebSocketState.DISCONNECTED:
@@ -351,11 +406,12 @@ async def _close(ws: Any, link: WebSocketLink, serializer: Serializer | None) ->
     code = link.close_code or 1000
     try:
         async with asyncio.timeout(1.0):
-            if code not in (1000, 1006) and serializer is not None and serializer.events:
-                await _send(
-                    ws, serializer.encode_event({"type": "error", "message": link.close_reason}) or ""
-                )
-            await ws.close(code if code != 1006 else 1011, link.close_reason)
+            if code not in (1000, 1006) and serializer.events:
+                told = failure or protocol_failure(link.close_reason)
+                event = serializer.encode_event(told.event())
+                if event is not None:
+                    await _send(ws, event)
+            await ws.close(code if code != 1006 else CLOSE_INTERNAL_ERROR, link.close_reason)
     except Exception:  # gone, or not reading: nothing more to say
         _abort(ws)
 

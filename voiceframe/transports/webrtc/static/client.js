@@ -1,4 +1,7 @@
 // voiceframe WebRTC client: microphone -> server, bot audio -> <audio>, events -> transcript.
+// When the session fails the server sends {"type": "error", "code", "message", "fatal"} on the data
+// channel; the page shows the message in a banner and hangs up. {"type": "end", "reason"} is a normal
+// end (idle, the bot said goodbye): shown as a notice.
 // Query options: ?mute=1 does not play the bot (it is still measured), ?raw=1 turns off the
 // browser's echo cancellation, noise suppression and gain control.
 "use strict";
@@ -8,7 +11,7 @@ const $ = (id) => document.getElementById(id);
 // state for people debugging the page and for the end-to-end test
 const vf = (window.vf = {
   state: "idle", lines: [], events: [], botLevelMax: 0, botAudioAt: [], micStartedAt: null,
-  connectedAt: null, error: null,
+  connectedAt: null, error: null, errorCode: null, notice: null,
 });
 let pc = null, channel = null, mic = null, audioCtx = null, meterTimer = null;
 let botLine = null;
@@ -19,11 +22,22 @@ function setState(state) {
   vf.state = state;
   $("conn-text").textContent = state;
   $("conn").classList.toggle("on", state === "connected");
+  $("conn").classList.toggle("failed", state === "failed");
 }
 
-function showError(message) {
+// the banner above the transcript: an error (red) or a notice (grey); "" hides it
+function showError(message, code) {
   vf.error = message || null;
-  $("error").textContent = message;
+  vf.errorCode = message ? code || null : null;
+  $("error-text").textContent = message || "";
+  $("error").hidden = !message;
+  $("notice").hidden = true;
+}
+
+function showNotice(message) {
+  vf.notice = message || null;
+  $("notice").textContent = message || "";
+  $("notice").hidden = !message;
 }
 
 function addLine(role, text) {
@@ -52,6 +66,12 @@ function onEvent(ev) {
     if (!ev.speaking) botLine = null;
   } else if (ev.type === "user_speaking") {
     $("you").classList.toggle("on", ev.speaking);
+  } else if (ev.type === "error") {
+    showError(ev.message || "The bot failed.", ev.code);
+    if (ev.fatal !== false) stop("failed");
+  } else if (ev.type === "end") {
+    showNotice(ev.reason || "The session ended.");
+    stop("ended");
   } else if (ev.type === "clear") {
     // the bot was cut off (its "stopped speaking" comes first): mark its last line
     const last = vf.lines[vf.lines.length - 1];
@@ -97,6 +117,7 @@ function waitForIce(conn) {
 
 async function start() {
   showError("");
+  showNotice("");
   $("mic").disabled = true;
   setState("starting microphone");
   const processing = opts.get("raw") !== "1";
@@ -109,7 +130,10 @@ async function start() {
   pc.addEventListener("connectionstatechange", () => {
     setState(pc.connectionState);
     if (pc.connectionState === "connected" && vf.connectedAt === null) vf.connectedAt = t();
-    if (pc.connectionState === "failed" || pc.connectionState === "closed") stop();
+    if (pc.connectionState === "failed") {
+      if (!vf.error) showError("The connection to the server was lost.", "connection_lost");
+      stop("failed");
+    } else if (pc.connectionState === "closed") stop();
   });
   pc.addEventListener("track", (e) => {
     const audio = $("bot-audio");
@@ -137,15 +161,17 @@ async function start() {
   $("mic").disabled = false;
 }
 
-function stop() {
+// hang up; `state` is what the status then says ("not connected", "failed", "ended")
+function stop(state = "not connected") {
   if (channel && channel.readyState === "open") channel.send(JSON.stringify({ type: "bye" }));
   if (meterTimer) clearInterval(meterTimer);
   if (audioCtx) audioCtx.close();
   if (mic) mic.getTracks().forEach((tr) => tr.stop());
   if (pc) pc.close();
   pc = channel = mic = audioCtx = meterTimer = null;
-  setState("not connected");
+  setState(state);
   $("speaking").classList.remove("on");
+  $("you").classList.remove("on");
   $("mic").textContent = "Start talking";
   $("mic").classList.remove("live");
   $("mic").disabled = false;
@@ -153,7 +179,7 @@ function stop() {
 
 $("mic").addEventListener("click", () => {
   if (pc) { stop(); return; }
-  start().catch((err) => { showError(String(err.message || err)); stop(); });
+  start().catch((err) => { showError(String(err.message || err), "client"); stop("failed"); });
 });
 // inbound audio as the browser's WebRTC stats see it (for the end-to-end test)
 window.vfInboundStats = async () => {
