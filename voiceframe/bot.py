@@ -1,27 +1,13 @@
-"""Build the standard voice-agent pipeline from a config file and a transport.
+"""Build the standard voice-agent pipeline from a config and a transport.
 
 ::
 
     transport.input -> VAD -> STT -> turn controller -> user aggregator -> LLM -> function calls
         -> TTS -> transport.output -> assistant aggregator
 
-Sections of the config (see :mod:`voiceframe.config`)::
-
-    [bot]
-    system_prompt = "You are a friendly voice assistant. Keep answers short."
-    greeting = "Hello! How can I help?"
-
-    [vad]
-    start_secs = 0.2
-    stop_secs = 0.8
-    batch = true            # servers: one Silero call for all sessions' windows of a loop iteration
-
-    [turn]
-    strategy = "vad"        # vad | smart_turn | combined | transcript
-    min_words = 0
-    backchannels = ["mm-hmm", "yeah"]
-
-    [stt] / [llm] / [tts]   provider = "..." plus that provider's settings
+Reading and checking the config is :mod:`voiceframe.config`'s job (its sections, keys and their meaning:
+``voiceframe.config.SECTION_MODELS``, ``docs/configuration.md``); pass a config that
+:func:`voiceframe.config.load_valid_config` returned, so a mistake is reported before any audio flows.
 """
 
 from __future__ import annotations
@@ -30,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from voiceframe.config import BotConfig, ConfigError
+from voiceframe.config import BotConfig, ServiceSpec, TurnSection, VADSection
 from voiceframe.context.assistant_aggregator import AssistantAggregator
 from voiceframe.context.function_calls import FunctionCallManager
 from voiceframe.context.llm_context import LLMContext
@@ -38,9 +24,6 @@ from voiceframe.context.user_aggregator import UserAggregator
 from voiceframe.pipeline import Pipeline
 from voiceframe.processor import FrameProcessor
 from voiceframe.transports.input import Transport
-
-_TURN_KEYS = {"strategy", "min_words", "backchannels", "threshold", "max_wait", "late_final_secs"}
-_BOT_KEYS = {"system_prompt", "greeting"}
 
 
 @dataclass
@@ -57,40 +40,32 @@ class Bot:
     greeting: str | None
 
 
-def _check_keys(config: BotConfig, section: str, values: dict[str, Any], known: set[str]) -> None:
-    unknown = sorted(set(values) - known)
-    if unknown:
-        listing = ", ".join(sorted(known))
-        raise ConfigError(f"{config.where(section, unknown[0])}: unknown setting; known settings: {listing}")
+def build_service(spec: ServiceSpec) -> Any:
+    """Create a checked service section's provider; with backups, a FallbackService in front of them."""
+    primary = _create(spec.cls, spec.settings)
+    if not spec.backups:
+        return primary
+    from voiceframe.services.fallback import FallbackService
+
+    backups = [_create(cls, settings) for _, cls, settings in spec.backups]
+    return FallbackService([primary, *backups], first_byte_timeout=spec.fallback_timeout)
 
 
-def _vad(config: BotConfig) -> FrameProcessor:
-    from pydantic import ValidationError
+def _create(cls: Any, settings: Any) -> Any:
+    return cls(settings=settings) if settings is not None else cls()
 
-    from voiceframe.audio.vad.analyzer import VADParams
+
+def _vad(section: VADSection) -> FrameProcessor:
     from voiceframe.audio.vad.processor import VADProcessor
 
-    section = config.section("vad")
-    values = dict(section.settings) if section else {}
-    if section and section.provider not in (None, "silero"):
-        raise ConfigError(f"{config.where('vad', 'provider')}: only 'silero' is available")
-    # batch = true: score this session's windows together with other sessions' (servers)
-    batch = values.pop("batch", False)
-    if not isinstance(batch, bool):
-        raise ConfigError(f"{config.where('vad', 'batch')}: must be true or false")
-    try:
-        params = VADParams(**values)
-    except ValidationError as exc:
-        key = str(exc.errors()[0]["loc"][0]) if exc.errors() else None
-        raise ConfigError(f"{config.where('vad', key)}: {exc.errors()[0]['msg']}") from None
-    if batch:
+    if section.batch:
         from voiceframe.audio.vad.batcher import VADBatcher
 
-        return VADProcessor(params, batcher=VADBatcher.shared())
-    return VADProcessor(params)
+        return VADProcessor(section.params(), batcher=VADBatcher.shared())
+    return VADProcessor(section.params())
 
 
-def _turns(config: BotConfig) -> FrameProcessor:
+def _turns(section: TurnSection) -> FrameProcessor:
     from voiceframe.turns.controller import UserTurnController
     from voiceframe.turns.strategies import (
         CombinedStrategy,
@@ -100,30 +75,20 @@ def _turns(config: BotConfig) -> FrameProcessor:
         VADSilenceStrategy,
     )
 
-    section = config.section("turn")
-    values = dict(section.settings) if section else {}
-    _check_keys(config, "turn", values, _TURN_KEYS)
-    kind = values.get("strategy", "vad")
-    max_wait = float(values.get("max_wait", 3.0))
     strategy: EndOfTurnStrategy
-    if kind == "vad":
-        strategy = VADSilenceStrategy()
-    elif kind == "smart_turn":
-        strategy = SmartTurnStrategy(threshold=float(values.get("threshold", 0.5)), max_wait=max_wait)
-    elif kind == "combined":
-        strategy = CombinedStrategy(threshold=float(values.get("threshold", 0.5)), max_wait=max_wait)
-    elif kind == "transcript":
-        strategy = TranscriptStrategy(max_wait=max_wait)
+    if section.strategy == "smart_turn":
+        strategy = SmartTurnStrategy(threshold=section.threshold, max_wait=section.max_wait)
+    elif section.strategy == "combined":
+        strategy = CombinedStrategy(threshold=section.threshold, max_wait=section.max_wait)
+    elif section.strategy == "transcript":
+        strategy = TranscriptStrategy(max_wait=section.max_wait)
     else:
-        raise ConfigError(
-            f"{config.where('turn', 'strategy')}: unknown strategy {kind!r}; "
-            "choose vad, smart_turn, combined or transcript"
-        )
+        strategy = VADSilenceStrategy()
     return UserTurnController(
         strategy,
-        min_words=int(values.get("min_words", 0)),
-        backchannels=tuple(values.get("backchannels", ())),
-        late_final_secs=float(values.get("late_final_secs", 1.0)),
+        min_words=section.min_words,
+        backchannels=tuple(section.backchannels),
+        late_final_secs=section.late_final_secs,
     )
 
 
@@ -141,24 +106,21 @@ def build_bot(
     ``tools`` maps a function name to ``(handler, options)``; options are those of
     :meth:`FunctionCallManager.register_function` (``description``, ``parameters``, ``timeout``...).
     """
-    bot_section = config.section("bot")
-    bot_values = dict(bot_section.settings) if bot_section else {}
-    _check_keys(config, "bot", bot_values, _BOT_KEYS)
+    settings = config.bot
     context = LLMContext()
-    prompt = bot_values.get("system_prompt")
-    if prompt:
-        context.add_message({"role": "system", "content": str(prompt)})
-    stt = config.build_service("stt")
-    llm = config.build_service("llm")
-    tts = config.build_service("tts")
+    if settings.system_prompt:
+        context.add_message({"role": "system", "content": settings.system_prompt})
+    stt = build_service(config.service_spec("stt"))
+    llm = build_service(config.service_spec("llm"))
+    tts = build_service(config.service_spec("tts"))
     functions = FunctionCallManager(context)
     for name, (handler, options) in (tools or {}).items():
         functions.register_function(name, handler, **options)
-    turns = _turns(config)
+    turns = _turns(config.turn)
     pipeline = Pipeline(
         [
             transport.input(),
-            _vad(config),
+            _vad(config.vad),
             stt,
             turns,
             UserAggregator(context),
@@ -170,8 +132,7 @@ def build_bot(
         ],
         name="bot",
     )
-    greeting = bot_values.get("greeting")
-    return Bot(pipeline, context, functions, stt, llm, tts, turns, str(greeting) if greeting else None)
+    return Bot(pipeline, context, functions, stt, llm, tts, turns, settings.greeting or None)
 
 
 async def run_bot(

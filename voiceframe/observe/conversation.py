@@ -2,7 +2,8 @@
 
 It is an observer, so it never slows the pipeline. Bot text is what the user *heard* (words released by
 the output transport), and the latency of a turn is from the end of the user's speech (the VAD's stop
-decision minus its ``stop_secs``) to the first bot audio played.
+decision minus its ``stop_secs``) to the first bot audio played. Times are seconds since the session
+started (its StartFrame), on the real clock as on the virtual one.
 
 >>> log = ConversationLog()      # task = PipelineTask(pipeline, observers=[log])
 """
@@ -17,10 +18,12 @@ from voiceframe.frames import (
     BotStoppedSpeakingFrame,
     FunctionCallInProgressFrame,
     InterruptionFrame,
+    StartFrame,
     TranscriptionFrame,
     TTSTextFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
 from voiceframe.observe.observer import Observer, PushEvent
@@ -57,10 +60,12 @@ _WATCHED = (
     TTSTextFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
     BotStartedSpeakingFrame,
     InterruptionFrame,
     FunctionCallInProgressFrame,
+    StartFrame,
 )
 
 
@@ -75,6 +80,15 @@ class ConversationLog(Observer):
         self._seen: set[int] = set()
         self._bot_speaking = False
         self._calls: set[str] = set()
+        #: pipeline-clock time the session started (its StartFrame); every time here is relative to it
+        self.origin: float | None = None
+        #: VAD speech starts, even those that never became a turn (too short, or ignored while muted)
+        self.speech_starts = 0
+
+    @property
+    def user_turns(self) -> list[Turn]:
+        """The turns the user spoke (turn 0, the bot's greeting, excluded)."""
+        return self.turns[1:]
 
     @property
     def current(self) -> Turn:
@@ -93,9 +107,16 @@ class ConversationLog(Observer):
         self._seen.add(frame.id)
         if len(self._seen) > 10_000:
             self._seen.clear()  # ids only guard against seeing one frame at several hops
-        t = event.timestamp
+        if self.origin is None:
+            # the loop clock's zero is arbitrary (hours on a real clock): count from the session's start
+            self.origin = event.timestamp
+        t = event.timestamp - self.origin
         turn = self.current
-        if isinstance(frame, UserStartedSpeakingFrame):
+        if isinstance(frame, StartFrame):
+            return
+        if isinstance(frame, VADUserStartedSpeakingFrame):
+            self.speech_starts += 1
+        elif isinstance(frame, UserStartedSpeakingFrame):
             if turn.user_started is not None and turn.user_stopped is None:
                 return  # the same start, sent both ways as two frames
             self._finish_bot_line()

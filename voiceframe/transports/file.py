@@ -21,18 +21,64 @@ from voiceframe.transports.input import InputTransport, Transport
 from voiceframe.transports.output import OutputTransport
 
 
+def check_wav(path: str | Path) -> tuple[int, int, float]:
+    """(sample rate, channels, seconds) of a PCM WAV file; a ValueError saying what is wrong if it is not one.
+
+    Reads only the header, so a CLI can reject a bad file before any work starts.
+    """
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        with p.open("rb") as f:
+            head = f.read(12)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read it ({exc.strerror})") from None
+    if size == 0:
+        raise ValueError(f"{path} is empty (0 bytes); give a WAV file with speech in it")
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        kind = _guess_kind(head)
+        raise ValueError(
+            f"{path} is not a WAV file{f' (it looks like {kind})' if kind else ''}; "
+            f"convert it, e.g. sox {p.name} -r 16000 -c 1 -b 16 {p.stem}-16k.wav"
+        )
+    try:
+        with wave.open(str(p), "rb") as w:
+            rate, channels, frames = w.getframerate(), w.getnchannels(), w.getnframes()
+    except wave.Error as exc:
+        detail = "floating-point or compressed samples" if "unknown format" in str(exc) else str(exc)
+        raise ValueError(
+            f"{path}: not a PCM WAV file ({detail}); convert it to 16-bit PCM, "
+            f"e.g. sox {p.name} -b 16 {p.stem}-pcm.wav"
+        ) from None
+    except EOFError:
+        raise ValueError(f"{path}: the WAV file is cut short (no complete header)") from None
+    if frames == 0 or rate <= 0:
+        raise ValueError(f"{path}: the WAV file has no audio in it")
+    return rate, channels, frames / rate
+
+
+def _guess_kind(head: bytes) -> str | None:
+    if head[:3] == b"ID3" or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return "an MP3"
+    if head[:4] == b"OggS":
+        return "an Ogg file"
+    if head[:4] == b"fLaC":
+        return "a FLAC file"
+    if head[4:8] == b"ftyp":
+        return "an MP4/M4A file"
+    if head[:4] == b"RIFF":
+        return "a RIFF file that is not WAVE"
+    return None
+
+
 def read_wav(path: str | Path) -> tuple[bytes, int, int]:
     """(int16 PCM, sample rate, channels) of a PCM WAV file; 8/24/32-bit PCM is converted to int16."""
     import numpy as np
 
-    try:
-        with wave.open(str(path), "rb") as w:
-            rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
-            raw = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise ValueError(
-            f"{path}: not a PCM WAV file ({exc}); convert it, e.g. sox in.mp3 -b 16 out.wav"
-        ) from None
+    check_wav(path)
+    with wave.open(str(path), "rb") as w:
+        rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+        raw = w.readframes(w.getnframes())
     if width == 2:
         return raw, rate, channels
     if width == 1:
@@ -45,6 +91,16 @@ def read_wav(path: str | Path) -> tuple[bytes, int, int]:
     else:
         raise ValueError(f"{path}: {8 * width}-bit samples are not supported")
     return samples.astype("<i2").tobytes(), rate, channels
+
+
+def read_wav_mono(path: str | Path, sample_rate: int) -> bytes:
+    """int16 mono PCM of a WAV file at ``sample_rate``: mixed down and resampled as the CLI does."""
+    from voiceframe.audio.pcm import downmix, to_bytes
+    from voiceframe.audio.resample import resample
+
+    pcm, rate, channels = read_wav(path)
+    mono = to_bytes(downmix(pcm, channels)) if channels > 1 else pcm
+    return mono if rate == sample_rate else bytes(resample(mono, rate, sample_rate))
 
 
 def write_wav(path: str | Path, pcm: bytes, sample_rate: int, num_channels: int = 1) -> None:

@@ -224,9 +224,20 @@ class Native:
                     v.language.lower()}
             if wanted in keys and self._lib.espeak_SetVoiceByName(v.identifier.encode()) == 0:
                 return v.identifier
-        langs = sorted({v.language for v in self.voices() if v.language})
-        raise ValueError(f"unknown espeak-ng voice {name!r}; valid voices (language tags) are: "
-                         + ", ".join(langs))
+        import difflib
+
+        voices = [v for v in self.voices() if v.language]
+        langs = sorted({v.language for v in voices})
+        # close matches: a tag that is nearly right ("en_us"), or a name that contains the word ("english")
+        near = set(difflib.get_close_matches(wanted, langs, n=3, cutoff=0.75))
+        named = [v for v in voices if wanted and (wanted in v.name.lower() or v.name.lower() in wanted)]
+        near |= {v.language for v in named[:5]} if len(wanted) >= 3 else set()
+        by_tag = {v.language: v.name for v in voices}
+        hint = ", ".join(f"{t} ({by_tag[t]})" for t in sorted(near))
+        hint = f"did you mean {hint}? " if hint else ""
+        examples = ", ".join(t for t in ("en-us", "en-gb", "fr-fr", "de", "es") if t in langs)
+        raise ValueError(f"unknown espeak-ng voice {name!r}; {hint}{len(langs)} voices are installed "
+                         f"(e.g. {examples}); list them with: voiceframe voices espeak")
 
     def _apply(self, s: Settings) -> None:
         if self._applied == s:

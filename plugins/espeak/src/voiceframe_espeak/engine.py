@@ -29,6 +29,7 @@ __all__ = [
     "Synthesis",
     "VoiceInfo",
     "WordTiming",
+    "check_voice",
     "is_deterministic",
     "list_voices",
     "speak_to_pcm",
@@ -128,6 +129,12 @@ class EspeakEngine:
         """
         for sentence in split_sentences(text):
             yield self.synthesize(sentence)
+
+
+def check_voice(voice: str) -> str:
+    """The name espeak-ng uses for ``voice``; an unknown one is a ValueError with close matches."""
+    with LOCK:
+        return native().resolve_voice(voice)
 
 
 def list_voices() -> list[VoiceInfo]:

@@ -15,19 +15,34 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+from pydantic import Field, field_validator
+
 from voiceframe.frames import WordTiming
 from voiceframe.services.settings import ServiceSettings
 from voiceframe.services.tts import TTSChunk, TTSService, TTSSettings
 
-from .engine import EspeakEngine
+from .engine import EspeakEngine, check_voice
 
 
 class EspeakSettings(TTSSettings):
+    #: a voice name, identifier or language tag ("en-us", "en", "fr"); `voiceframe voices espeak` lists them
     voice: str | None = "en-us"
-    rate_wpm: int = 175
-    pitch: int = 50
-    volume: int = 100
+    #: words per minute
+    rate_wpm: int = Field(default=175, ge=80, le=450)
+    #: 0 (low) to 99 (high)
+    pitch: int = Field(default=50, ge=0, le=99)
+    #: 0 to 200; 100 is normal
+    volume: int = Field(default=100, ge=0, le=200)
+    #: seeds espeak-ng's noise so the output is reproducible
     seed: int = 1
+
+    @field_validator("voice")
+    @classmethod
+    def _known_voice(cls, voice: str | None) -> str | None:
+        # asks espeak-ng itself, so a typo fails when the config is checked, not when speech is due
+        if voice is not None:
+            check_voice(voice)
+        return voice
 
 
 class EspeakTTSService(TTSService):
@@ -35,6 +50,13 @@ class EspeakTTSService(TTSService):
 
     Settings: ClassVar[type[ServiceSettings]] = EspeakSettings
     word_timestamps: ClassVar[bool] = True
+
+    @classmethod
+    def available_voices(cls) -> list[tuple[str, str]]:
+        """(language tag, name) of every installed voice, for ``voiceframe voices espeak``."""
+        from .engine import list_voices
+
+        return sorted((v.language, v.name) for v in list_voices())
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
