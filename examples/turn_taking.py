@@ -1,8 +1,10 @@
 """Turn taking offline: an espeak-made WAV through VAD + Smart Turn on the virtual clock.
 
 Run it: ``python examples/turn_taking.py [file.wav]`` (needs the voiceframe-espeak plugin to make the
-WAV when none is given; a WAV of your own must be 16 kHz mono int16). Prints each turn event with its
-time in the audio and Smart Turn's probability at every pause.
+WAV when none is given; a WAV of your own may have any rate and channel count: it is converted to 16 kHz
+mono as the CLI does). Prints each turn event with its time in the audio and Smart Turn's probability at
+every pause; a pause Smart Turn calls incomplete does not end the turn at once: the turn then ends when
+the user speaks on, or after ``max_wait`` seconds of silence.
 """
 
 import asyncio
@@ -18,6 +20,7 @@ from voiceframe.audio.vad.processor import VADProcessor
 from voiceframe.clock import run
 from voiceframe.frames import Frame, InputAudioRawFrame, MetricsFrame, now
 from voiceframe.processor import FrameDirection, FrameProcessor
+from voiceframe.transports.file import read_wav_mono
 from voiceframe.turns.controller import UserTurnController
 from voiceframe.turns.strategies import SmartTurnStrategy
 
@@ -49,9 +52,10 @@ class PrintEvents(FrameProcessor):
 
 
 async def main(path: str) -> None:
-    with wave.open(path, "rb") as w:
-        assert (w.getframerate(), w.getnchannels()) == (SR, 1), "use 16 kHz mono"
-        audio = w.readframes(w.getnframes())
+    try:
+        audio = read_wav_mono(path, SR)  # any rate, mono or stereo: converted as the CLI does
+    except ValueError as exc:
+        sys.exit(f"error: {exc}")
     turns = UserTurnController(strategy=SmartTurnStrategy(max_wait=3.0))
     task = PipelineTask(Pipeline([VADProcessor(VADParams(stop_secs=0.2)), turns, PrintEvents()]))
     runner = asyncio.ensure_future(task.run())
@@ -63,7 +67,11 @@ async def main(path: str) -> None:
     await task.stop_when_done()
     await runner
     for d in turns.decisions:
-        print(f"pause at {d.at:5.2f} s: p={d.verdict.probability:.3f} -> {d.verdict.reason}")
+        line = f"pause at {d.at:5.2f} s: p={d.verdict.probability:.3f} -> {d.verdict.reason}"
+        if not d.verdict.complete:
+            wait = d.verdict.end_in
+            line += f"; so the turn ends after {wait:g} s more silence (max_wait) unless the user goes on"
+        print(line)
 
 
 if __name__ == "__main__":

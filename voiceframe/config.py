@@ -517,7 +517,8 @@ def _secret_problems(config: BotConfig, spec: ServiceSpec) -> list[str]:
             if not getattr(settings, field_name, None):
                 what = "an API key" if field_name == "api_key" else f"its {field_name}"
                 problems.append(
-                    f"{config.where(spec.section, key)}: {name} needs {what}; set the environment variable {env}"
+                    f"{config.where(spec.section, key)}: {name} needs {what}; "
+                    f"set the environment variable {env}"
                 )
     return problems
 

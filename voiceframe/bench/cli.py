@@ -1,4 +1,7 @@
-"""``voiceframe bench SUITE``: run a suite, print its JSON, write it (and a PNG plot) with ``--out``.
+"""``voiceframe bench SUITE``: run a suite, print a short summary, write its JSON (and a PNG plot).
+
+The JSON goes to ``--out``, or to ``results/<suite>-<date>-<time>.json`` (the path is printed);
+``--json`` also prints it on stdout, for piping.
 
 Only click is imported here; each suite is imported when it runs.
 """
@@ -13,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from voiceframe.cli_params import OutputFile
 
 SUITE_HELP = {
     "overhead": "runtime overhead, voiceframe vs pipecat-ai (wraps benchmarks/overhead.py)",
@@ -29,14 +34,40 @@ def bench() -> None:
     """Benchmark suites: JSON results, a plot per suite, reports comparing runs (docs/benchmarks.md)."""
 
 
-def _emit(result: Any, out: Path | None, plot: bool, quiet: bool) -> None:
+def default_out(name: str) -> Path:
+    """Where a suite's results go when --out is not given: results/<suite>-<UTC date>-<time>.json."""
+    from datetime import UTC, datetime
+
+    return Path("results") / f"{name}-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
+
+
+def summary_table(result: Any) -> Any:
+    """A rich table of a result's bars and metrics (p50, p95, count): what a terminal should show."""
+    from rich.table import Table
+
+    table = Table(title=f"voiceframe bench {result.suite}{' (quick)' if result.quick else ''}")
+    for column in ("what", "p50", "p95", "n / target", "unit"):
+        table.add_column(column, justify="left" if column in ("what", "unit") else "right")
+    for bar in result.bars:
+        verdict = "[green]pass[/green]" if bar.passed else "[red]FAIL[/red]"
+        table.add_row(f"bar: {bar.name}", f"{bar.value:.4g}", "", f"{bar.target} {verdict}", "")
+    for m in result.metrics:
+        s = m.summary
+        table.add_row(m.name, f"{s.p50:.4g}", f"{s.p95:.4g}" if s.count > 1 else "", str(s.count), m.unit)
+    return table
+
+
+def _emit(result: Any, out: Path | None, plot: bool, quiet: bool, as_json: bool = False) -> None:
+    from rich.console import Console
+
     from voiceframe.bench.results import dump_result
 
     text = dump_result(result)
-    if not quiet:
+    if as_json:
         click.echo(text)
-    if out is None:
-        return
+    elif not quiet:
+        Console(stderr=True).print(summary_table(result))
+    out = out if out is not None else default_out(result.suite)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n")
     click.echo(f"wrote {out}", err=True)
@@ -62,17 +93,20 @@ def run_suite(name: str, quick: bool, **kwargs: Any) -> Any:
 def _suite_command(name: str) -> Callable[..., None]:
     @click.option("--quick", is_flag=True, help="fewer samples; finishes in about a minute or two")
     @click.option(
-        "--out", type=click.Path(dir_okay=False, path_type=Path), help=f"write results/{name}.json here"
+        "--out",
+        type=OutputFile(".json"),
+        help=f"write the JSON here [default: results/{name}-<date>-<time>.json]",
     )
-    @click.option("--plot/--no-plot", default=True, help="with --out: also write a PNG next to the JSON")
-    @click.option("--quiet", is_flag=True, help="do not print the JSON on stdout")
-    def command(quick: bool, out: Path | None, plot: bool, quiet: bool) -> None:
+    @click.option("--plot/--no-plot", default=True, help="also write a PNG next to the JSON")
+    @click.option("--quiet", is_flag=True, help="do not print the summary table")
+    @click.option("--json", "as_json", is_flag=True, help="print the JSON on stdout instead of the table")
+    def command(quick: bool, out: Path | None, plot: bool, quiet: bool, as_json: bool) -> None:
         try:
             result = run_suite(name, quick)
         except RuntimeError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
-        _emit(result, out, plot, quiet)
+        _emit(result, out, plot, quiet, as_json)
 
     command.__doc__ = SUITE_HELP[name][0].upper() + SUITE_HELP[name][1:] + "."
     return command

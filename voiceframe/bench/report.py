@@ -38,7 +38,9 @@ def _change(first: float, last: float, better: str) -> str:
 
 
 def _label(i: int, path: Path) -> str:
-    return f"run {i + 1}: {path.parent.name}/{path.name}"
+    # "results/overhead.json", or just "overhead.json" for a file in the working directory
+    folder = path.parent.name
+    return f"run {i + 1}: {folder}/{path.name}" if folder else f"run {i + 1}: {path.name}"
 
 
 def _scale(unit: str) -> tuple[str, float]:

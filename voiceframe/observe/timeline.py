@@ -114,9 +114,11 @@ def render_timeline(events: list[dict[str, Any]], output: str | Path, *, title: 
     ax.set_yticks([y[n] for n in lanes], lanes)
     ax.set_ylim(0.3, len(lanes) + 0.9)
     ax.set_xlim(0, end + 0.5)
+    # two short lines: one long line is wider than a 10-inch figure and gets cut off at both ends
     ax.set_xlabel(
-        "seconds since the session started (pipeline clock); services: solid = time to first byte, "
-        "light = processing; arrows: voice-to-voice latency"
+        "seconds since the session started (pipeline clock)\n"
+        "services: solid = time to first byte, light = processing; arrows: voice-to-voice latency",
+        fontsize=9,
     )
     session = next((e for e in events if e["event"] == "session"), {})
     ax.set_title(title or f"conversation timeline: {session.get('session_id') or 'session'}")
