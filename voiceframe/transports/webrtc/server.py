@@ -95,6 +95,8 @@ class WebRTCSession:
         self.end_reason: str | None = None
         self.failure: SessionFailure | None = None
         self._farewell: dict[str, Any] | None = None
+        #: whether the last event (``error`` or ``end``) reached the peer before the close; None: none sent
+        self.farewell_delivered: bool | None = None
         self._runner: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
@@ -209,7 +211,7 @@ class WebRTCSession:
             if self._farewell is not None and not (self.end_reason or "").startswith("client left"):
                 self.transport.events.send(self._farewell)
                 # the peer must have it before the connection closes (a close aborts what is in flight)
-                await self.transport.events.drain(self.server.farewell_timeout)
+                self.farewell_delivered = await self.transport.events.drain(self.server.farewell_timeout)
             await asyncio.wait_for(self.pc.close(), 5.0)
         except Exception:
             logger.exception("webrtc session {}: error while closing", self.id)

@@ -394,7 +394,8 @@ async def _close(
 ) -> None:
     """Close with the link's code and reason; abort a client that is not reading (no close can reach it).
 
-    Before a close that is not normal, a protocol with events (raw) gets an ``error`` event saying why.
+    Before a close that is not normal, a started stream of a protocol with events (raw) gets an
+    ``error`` event saying why.
     """
     from starlette.websockets import WebSocketState
 
@@ -406,7 +407,8 @@ async def _close(
     code = link.close_code or 1000
     try:
         async with asyncio.timeout(1.0):
-            if code not in (1000, 1006) and serializer.events:
+            # before the stream started (no start message, a bad one) the close alone says why
+            if code not in (1000, 1006) and serializer.events and serializer.started:
                 told = failure or protocol_failure(link.close_reason)
                 event = serializer.encode_event(told.event())
                 if event is not None:

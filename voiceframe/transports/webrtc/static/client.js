@@ -25,10 +25,18 @@ function setState(state) {
   $("conn").classList.toggle("failed", state === "failed");
 }
 
+// the error banner's heading, by the server's error code (docs/transports.md lists them)
+const ERROR_TITLES = {
+  config: "The bot could not start", missing_key: "The bot could not start",
+  unknown_provider: "The bot could not start", session_failed: "The bot could not start",
+  service_failed: "The bot stopped", busy: "The server is busy", connection_lost: "The connection was lost",
+};
+
 // the banner above the transcript: an error (red) or a notice (grey); "" hides it
 function showError(message, code) {
   vf.error = message || null;
   vf.errorCode = message ? code || null : null;
+  $("error-title").textContent = ERROR_TITLES[code] || "Something went wrong";
   $("error-text").textContent = message || "";
   $("error").hidden = !message;
   $("notice").hidden = true;
