@@ -162,7 +162,11 @@ async function start() {
     body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
   });
   const answer = await response.json();
-  if (!response.ok) throw new Error(answer.error || `the server said ${response.status}`);
+  if (!response.ok) {
+    const refused = new Error(answer.error || `the server said ${response.status}`);
+    refused.code = response.status === 503 ? "busy" : "offer_refused";
+    throw refused;
+  }
   await pc.setRemoteDescription(answer);
   $("mic").textContent = "Hang up";
   $("mic").classList.add("live");
@@ -187,7 +191,7 @@ function stop(state = "not connected") {
 
 $("mic").addEventListener("click", () => {
   if (pc) { stop(); return; }
-  start().catch((err) => { showError(String(err.message || err), "client"); stop("failed"); });
+  start().catch((err) => { showError(String(err.message || err), err.code || "client"); stop("failed"); });
 });
 // inbound audio as the browser's WebRTC stats see it (for the end-to-end test)
 window.vfInboundStats = async () => {
