@@ -167,7 +167,7 @@ def _run_files(
 
         observers.append(SessionRecorder(record_path))
     task = run(_session(bot, observers, log, input_path, realtime=not virtual), virtual=virtual)
-    _report(task, log, transport, input_path, output, record_path)
+    _report(task, bot, log, transport, input_path, output, record_path)
 
 
 async def _session(bot: Any, observers: list[Any], log: Any, input_path: str, *, realtime: bool) -> Any:
@@ -196,7 +196,10 @@ async def _session(bot: Any, observers: list[Any], log: Any, input_path: str, *,
             watcher.cancel()
 
 
-def _report(task: Any, log: Any, transport: Any, input_path: str, output: Path, record: Path | None) -> None:
+def _report(
+    task: Any, bot: Any, log: Any, transport: Any, input_path: str, output: Path, record: Path | None
+) -> None:
+    from voiceframe.services.fallback import FallbackService
     from voiceframe.task import TaskState
 
     latencies = [t.latency for t in log.user_turns if t.latency is not None]
@@ -211,13 +214,15 @@ def _report(task: Any, log: Any, transport: Any, input_path: str, output: Path, 
     click.echo(f"reply audio written to {output}")
     if record is not None:
         click.echo(f"session recorded to {record} (plot it: voiceframe timeline {record} -o timeline.png)")
-    fatal = [e for e in task.errors if e.fatal]
-    for error in task.errors:
-        if not error.fatal:
-            click.echo(f"warning: {error.error}", err=True)
-    for error in fatal:
+    # a provider that failed while its backup took over is a warning: the user was answered
+    fallbacks = {s.name for s in (bot.stt, bot.llm, bot.tts) if isinstance(s, FallbackService)}
+    recovered = [e for e in task.errors if not e.fatal and e.processor in fallbacks]
+    failed = [e for e in task.errors if e not in recovered]
+    for error in recovered:
+        click.echo(f"warning: {error.error}", err=True)
+    for error in failed:
         click.echo(f"error: {error.error}", err=True)
-    if fatal or task.state is not TaskState.ENDED:
+    if failed or task.state is not TaskState.ENDED:
         sys.exit(1)
 
 

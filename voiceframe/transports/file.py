@@ -45,13 +45,15 @@ def check_wav(path: str | Path) -> tuple[int, int, float]:
         with wave.open(str(p), "rb") as w:
             rate, channels, frames = w.getframerate(), w.getnchannels(), w.getnframes()
     except wave.Error as exc:
+        if "chunk" in str(exc):
+            raise ValueError(f"{path}: the WAV file is cut short or damaged ({exc})") from None
         detail = "floating-point or compressed samples" if "unknown format" in str(exc) else str(exc)
         raise ValueError(
             f"{path}: not a PCM WAV file ({detail}); convert it to 16-bit PCM, "
             f"e.g. sox {p.name} -b 16 {p.stem}-pcm.wav"
         ) from None
     except EOFError:
-        raise ValueError(f"{path}: the WAV file is cut short (no complete header)") from None
+        raise ValueError(f"{path}: the WAV file is cut short or damaged (no complete header)") from None
     if frames == 0 or rate <= 0:
         raise ValueError(f"{path}: the WAV file has no audio in it")
     return rate, channels, frames / rate
