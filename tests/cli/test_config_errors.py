@@ -72,10 +72,14 @@ BAD = {
         .replace('"scripted"', '"openai"\nfallback = "anthropic"')
         .replace('provider = "espeak"\nvoice = "en-us"', 'provider = "elevenlabs"'),
         [
-            "bot.toml:11 [stt].provider: deepgram needs an API key; set the environment variable DEEPGRAM_API_KEY",
-            "bot.toml:14 [llm].provider: openai needs an API key; set the environment variable OPENAI_API_KEY",
-            "bot.toml:15 [llm].fallback: anthropic needs an API key; set the environment variable ANTHROPIC_API_KEY",
-            "bot.toml:18 [tts].provider: elevenlabs needs an API key; set the environment variable ELEVENLABS_API_KEY",
+            "bot.toml:11 [stt].provider: deepgram needs an API key; "
+            "set the environment variable DEEPGRAM_API_KEY",
+            "bot.toml:14 [llm].provider: openai needs an API key; "
+            "set the environment variable OPENAI_API_KEY",
+            "bot.toml:15 [llm].fallback: anthropic needs an API key; "
+            "set the environment variable ANTHROPIC_API_KEY",
+            "bot.toml:18 [tts].provider: elevenlabs needs an API key; "
+            "set the environment variable ELEVENLABS_API_KEY",
         ],
     ),
     "several problems together": (
