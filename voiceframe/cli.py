@@ -111,8 +111,10 @@ def voices(provider: str) -> None:
 @main.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 def check(config: str) -> None:
-    """Check a bot config file as `run` does before any audio flows: sections, settings, providers,
-    voices, model files, API keys. Every problem is printed, one line each; exit code 2 if any.
+    """Check a bot config file exactly as `run` does, without running it.
+
+    Sections, settings and their ranges, providers, voices, model files and API keys: every problem is
+    printed, one line each, and the exit code is 2 if there is any (the same lines and code as `run`).
     """
     cfg = valid_config(config)
     for section in ("stt", "llm", "tts"):
@@ -327,7 +329,13 @@ _RECORD = click.option(
 @click.option(
     "--output", "output_path", type=OutputFile(".wav"), default=None, help="reply WAV [a temp folder]"
 )
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="bot config (TOML) instead of the demo's; checked before anything starts",
+)
 @click.option("--script", is_flag=True, help="speak a made-up conversation with espeak and answer it")
 @click.option(
     "--user-wav", type=OutputFile(".wav"), default=None, help="--script: keep the spoken user side here"

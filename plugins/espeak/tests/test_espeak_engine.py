@@ -135,8 +135,7 @@ def test_sentences_stream_every_word_once(engine: EspeakEngine) -> None:
         "Anything else",
     ]
     assert [w.word for p in parts for w in p.words] == text.split()
-    assert all(p.words[0].start_s == 0.0 and p.words[-1].end_s == pytest.approx(p.duration_s)
-               for p in parts)
+    assert all(p.words[0].start_s == 0.0 and p.words[-1].end_s == pytest.approx(p.duration_s) for p in parts)
 
 
 def test_threads_share_the_library_safely(engine: EspeakEngine) -> None:
@@ -164,3 +163,19 @@ def test_speak_to_pcm_resamples_and_keeps_word_times(engine: EspeakEngine) -> No
     resampled = native.resampled(16000)
     assert resampled.words == native.words and resampled.audio == pcm
     assert np.abs(np.frombuffer(pcm, "<i2")).max() > 3000
+
+
+def test_settings_check_ranges_and_the_voice_list_before_any_speech() -> None:
+    from pydantic import ValidationError
+    from voiceframe_espeak.service import EspeakSettings
+
+    with pytest.raises(ValidationError, match="less than or equal to 450"):
+        EspeakSettings(rate_wpm=5000)
+    with pytest.raises(
+        ValidationError, match=r"unknown espeak-ng voice 'klingonese'; did you mean piqd \(Klingon\)"
+    ):
+        EspeakSettings(voice="klingonese")
+    # "klingon" is a real espeak-ng voice (art/piqd), not a silent fallback to the default voice
+    assert EspeakSettings(voice="klingon").voice == "klingon"
+    klingon = EspeakEngine(voice="klingon").synthesize("hello there").audio
+    assert klingon != EspeakEngine(voice="en-us").synthesize("hello there").audio
