@@ -62,7 +62,9 @@ def bot_session_factory(config: Any, tools: Mapping[str, Any] | None = None) -> 
     async def factory(
         transport: WebRTCTransport, observers: list[Observer], idle_timeout: float | None
     ) -> PipelineTask:
-        bot = build_bot(config, transport, tools=dict(tools or {}))
+        # in a thread: building loads models (pocketsphinx: ~0.3 s of CPU) and would stall every other
+        # session's audio on the event loop; a config error raises here and fails only this session
+        bot = await asyncio.to_thread(build_bot, config, transport, tools=dict(tools or {}))
         task = PipelineTask(
             bot.pipeline,
             params=PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000),
