@@ -50,6 +50,18 @@ def valid_config(path: str | Path | None) -> BotConfig:
         fail(exc.problems)
 
 
+def echo_line(line: str) -> None:
+    """Print a conversation line; a closed pipe (``| head``) silences the rest instead of failing."""
+    import os
+
+    try:
+        click.echo(line)
+    except BrokenPipeError:
+        # the reader went away: send the rest of stdout nowhere, as `cat file | head` does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def describe_settings(cls: Any) -> list[str]:
     """One line per setting: name, type, default; secrets show the environment variable."""
     settings = getattr(cls, "Settings", None)
@@ -162,7 +174,7 @@ def _run_files(
         bot = build_bot(config, transport, tools=DEMO_TOOLS)
     except ValueError as exc:  # ConfigError included: whatever the checks could not foresee
         fail(str(exc))
-    log = ConversationLog(on_line=click.echo)
+    log = ConversationLog(on_line=echo_line)
     observers: list[Any] = [log]
     if record_path is not None:
         from voiceframe.observe.recorder import SessionRecorder
