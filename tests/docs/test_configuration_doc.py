@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 from pydantic import BaseModel
 
 from voiceframe import docs_config
@@ -18,6 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "configuration.md"
 
 
+pytestmark = pytest.mark.slow  # one fresh process that imports every plugin: ~3 s
+
+
+@functools.cache
 def _generated() -> str:
     # a fresh process: providers registered in code by other tests must not show up
     proc = subprocess.run(

@@ -12,7 +12,15 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-@pytest.mark.parametrize("path", DOCS, ids=[p.relative_to(ROOT).as_posix() for p in DOCS])
+def _marks(path: Path) -> list[pytest.MarkDecorator]:
+    # the README runs the demo, a bot and the CLI (~10 s); the other pages take well under a second
+    return [pytest.mark.slow] if path.name == "README.md" else []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, id=p.relative_to(ROOT).as_posix(), marks=_marks(p)) for p in DOCS],
+)
 def test_every_block_runs(path: Path, tmp_path: Path) -> None:
     FileRun(tmp_path).run(parse_blocks(path))
 
