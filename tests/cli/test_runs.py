@@ -119,8 +119,8 @@ def test_times_are_seconds_since_the_session_started(hello_wav: Path, tmp_path: 
     finally:
         loop.close()
     times = [float(m.group(1)) for line in lines if (m := re.match(r"\[\s*([\d.]+)s\]", line))]
-    assert len(times) == len(lines) >= 3  # greeting, "hello", the answer
-    assert times[0] < 1.0 and all(t < 30 for t in times)
+    assert len(times) == len(lines) >= 2  # "hello" and the answer (and the greeting, when it plays)
+    assert all(t < 30 for t in times)
     user = next(line for line in lines if "user: hello" in line)
     assert 1.0 <= float(user[1:8]) < 4.0  # "hello" is spoken from 1.0 s into the file
 
