@@ -74,3 +74,26 @@ async def test_scripted_conversation_wav_in_reply_wav_out(tmp_path: Path) -> Non
         "user",
         "assistant",
     ]
+
+
+async def test_a_44k_stereo_input_is_converted_and_understood(tmp_path: Path) -> None:
+    from voiceframe.audio.resample import resample
+    from voiceframe.transports.file import check_wav, read_wav_mono, write_wav
+
+    script = [(1.0, "hello"), (5.0, "goodbye")]
+    mono16 = tmp_path / "mono16.wav"
+    make_script_wav(mono16, script, gap=3.0)
+    pcm, _, _ = read_wav(mono16)
+    up = np.frombuffer(resample(pcm, 16000, 44100), np.int16)
+    stereo44 = tmp_path / "stereo44.wav"
+    write_wav(stereo44, np.stack([up, up], 1).tobytes(), 44100, 2)
+    rate, channels, seconds = check_wav(stereo44)
+    assert (rate, channels) == (44100, 2) and seconds == pytest.approx(len(pcm) / 2 / 16000, abs=0.01)
+    assert abs(len(read_wav_mono(stereo44, 16000)) - len(pcm)) <= 4  # back to 16 kHz mono, same length
+
+    log = ConversationLog()
+    bot = build_bot(demo_config(), FileTransport(stereo44, tmp_path / "reply.wav"), tools=DEMO_TOOLS)
+    with virtual_time():
+        task = await run_bot(bot, observers=[log], params=PipelineParams(16000, 16000))
+    assert task.state is TaskState.ENDED and not task.errors
+    assert [t.user_text for t in log.user_turns] == ["hello", "goodbye"]
