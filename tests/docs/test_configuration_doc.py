@@ -75,3 +75,9 @@ def test_rows_describe_type_default_and_range() -> None:
     turn = {r.key: r for r in docs_config.model_keys(SECTION_MODELS["turn"])}
     assert turn["strategy"].type.startswith("one of ") and '"smart_turn"' in turn["strategy"].type
     assert turn["backchannels"].default == "[]"
+
+
+def test_the_reference_example_is_the_readme_bot() -> None:
+    # the README runs its bot.toml on the demo's WAV; the reference shows the same file
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "```toml file=bot.toml\n" + docs_config.EXAMPLE + "```" in readme
