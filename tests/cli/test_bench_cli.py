@@ -44,3 +44,26 @@ def test_report_labels_a_file_in_the_working_directory_by_its_name(tmp_path: Pat
     result = invoke("bench", "report", "overhead.json")
     assert result.exit_code == 0, result.output
     assert "run 1: overhead.json" in result.stdout and "/overhead.json" not in result.stdout
+
+
+def test_files_that_are_not_results_are_one_line_each(tmp_path: Path) -> None:
+    Path("bad.json").write_text("nope\n")
+    Path("other.json").write_text('{"a": 1}\n')
+    for command in ("report", "plot"):
+        result = invoke("bench", command, "bad.json", "other.json")
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert result.stderr.splitlines() == [
+            "error: bad.json: not a voiceframe bench result: Invalid JSON: expected ident at line 1 column 2",
+            "error: other.json: not a voiceframe bench result: suite: Field required (and 8 more problems)",
+        ]
+    schema = invoke("bench", "schema", "bad.json")
+    assert schema.exit_code == 1 and len(schema.stderr.splitlines()) == 1
+
+
+def test_timeline_of_a_file_that_is_not_a_session(tmp_path: Path) -> None:
+    Path("x.jsonl").write_text('{"a": 1}\n')
+    result = invoke("timeline", "x.jsonl", "-o", "x.png")
+    assert result.exit_code == 2 and "x.jsonl:1: not a session event" in result.stderr
+    assert "Traceback" not in result.output
+    missing = invoke("timeline", "x.jsonl", "-o", "nodir/x.png")
+    assert missing.exit_code == 2 and "the folder nodir does not exist" in missing.stderr

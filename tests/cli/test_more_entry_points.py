@@ -26,7 +26,10 @@ def test_eval_rejects_a_bad_bot_config_before_any_run(tmp_path: Path) -> None:
     assert "pass" not in result.stdout and "FAIL" not in result.stdout  # no scenario ran
     assert_no_traceback(result)
     bad_rate = invoke("eval", "evals.yaml", "--min-pass-rate", "2")
-    assert bad_rate.exit_code == 2 and "'--min-pass-rate': 2.0 is not in the range 0.0<=x<=1.0" in bad_rate.stderr
+    assert (
+        bad_rate.exit_code == 2
+        and "'--min-pass-rate': 2.0 is not in the range 0.0<=x<=1.0" in bad_rate.stderr
+    )
 
 
 async def test_demo_record_names_each_browser_session(tmp_path: Path) -> None:

@@ -133,23 +133,48 @@ def all_suites(quick: bool, out_dir: Path, skip: tuple[str, ...]) -> None:
         _emit(result, out_dir / f"{name}.json", plot=True, quiet=True)
 
 
+def describe_invalid(path: Path, exc: Exception) -> str:
+    """One line for a file that is not a bench result: the first problem, and how many there are."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return f"{path}: cannot read it ({exc})"
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"])
+    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    return f"{path}: not a voiceframe bench result: {where + ': ' if where else ''}{first['msg']}{more}"
+
+
+def load_results(files: tuple[Path, ...]) -> list[tuple[Path, Any]]:
+    """Every file as a result, or each bad file named on one line and exit 2."""
+    from pydantic import ValidationError
+
+    from voiceframe.bench.results import load_result
+
+    results, bad = [], []
+    for p in files:
+        try:
+            results.append((p, load_result(p)))
+        except (ValidationError, OSError, UnicodeDecodeError) as exc:
+            bad.append(describe_invalid(p, exc))
+    for line in bad:
+        click.echo(f"error: {line}", err=True)
+    if bad:
+        sys.exit(2)
+    return results
+
+
 @bench.command()
 @click.argument(
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write Markdown (or .html) here")
+@click.option("--out", type=OutputFile(), help="write Markdown (or .html) here")
 def report(files: tuple[Path, ...], out: Path | None) -> None:
     """Render one report comparing result files (e.g. results/*.json from two runs)."""
-    from pydantic import ValidationError
-
     from voiceframe.bench.report import render_html, render_markdown
-    from voiceframe.bench.results import load_result
 
-    try:
-        results = [(p, load_result(p)) for p in files]
-    except ValidationError as exc:
-        click.echo(f"error: not a voiceframe bench result: {exc}", err=True)
-        sys.exit(2)
+    results = load_results(files)
     text = (
         render_html(results)
         if out is not None and out.suffix in (".html", ".htm")
@@ -169,15 +194,14 @@ def report(files: tuple[Path, ...], out: Path | None) -> None:
 def plot(files: tuple[Path, ...]) -> None:
     """(Re)draw the PNG next to each results file."""
     from voiceframe.bench.plots import plot_result
-    from voiceframe.bench.results import load_result
 
-    for p in files:
-        click.echo(f"wrote {plot_result(load_result(p), p.with_suffix('.png'))}")
+    for p, result in load_results(files):
+        click.echo(f"wrote {plot_result(result, p.with_suffix('.png'))}")
 
 
 @bench.command()
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write the JSON Schema here")
+@click.option("--out", type=OutputFile(".json"), help="write the JSON Schema here")
 def schema(files: tuple[Path, ...], out: Path | None) -> None:
     """Print the results JSON Schema, or validate FILES against it."""
     from pydantic import ValidationError
@@ -190,9 +214,9 @@ def schema(files: tuple[Path, ...], out: Path | None) -> None:
             try:
                 load_result(p)
                 click.echo(f"{p}: valid")
-            except ValidationError as exc:
+            except (ValidationError, OSError, UnicodeDecodeError) as exc:
                 bad += 1
-                click.echo(f"{p}: INVALID: {exc}", err=True)
+                click.echo(f"{describe_invalid(p, exc)}", err=True)
         sys.exit(1 if bad else 0)
     text = json.dumps(json_schema(), indent=2) + "\n"
     if out is None:

@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from voiceframe.cli_params import OutputFile
+
 __all__ = ["render_timeline", "timeline_command"]
 
 Span = tuple[float, float]
@@ -137,7 +139,9 @@ def _start(events: list[dict[str, Any]]) -> float:
 
 @click.command(name="timeline")
 @click.argument("session", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", default="timeline.png", show_default=True, help="image to write")
+@click.option(
+    "-o", "--output", type=OutputFile(), default="timeline.png", show_default=True, help="image to write"
+)
 @click.option("--title", default=None, help="plot title")
 def timeline_command(session: str, output: str, title: str | None) -> None:
     """Plot the conversation timeline of a recorded SESSION (JSON lines from SessionRecorder)."""
@@ -148,9 +152,20 @@ def timeline_command(session: str, output: str, title: str | None) -> None:
     except (OSError, ValueError) as exc:
         click.echo(f"error: {session}: not a recorded session ({exc})", err=True)
         sys.exit(2)
+    for number, e in enumerate(events, 1):
+        if not isinstance(e, dict) or not isinstance(e.get("t"), int | float) or "event" not in e:
+            click.echo(
+                f'error: {session}:{number}: not a session event (each line needs "t" and "event"; '
+                "record one with --record or SessionRecorder)",
+                err=True,
+            )
+            sys.exit(2)
     try:
         render_timeline(events, output, title=title)
     except ImportError:
         click.echo("error: the timeline needs matplotlib: pip install 'voiceframe[bench]'", err=True)
+        sys.exit(2)
+    except (KeyError, TypeError, ValueError) as exc:  # an event without the fields its kind needs
+        click.echo(f"error: {session}: not a recorded session (an event lacks {exc})", err=True)
         sys.exit(2)
     click.echo(f"timeline written to {output}")
