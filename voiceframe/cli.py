@@ -180,7 +180,11 @@ def _run_files(
         from voiceframe.observe.recorder import SessionRecorder
 
         observers.append(SessionRecorder(record_path))
-    task = run(_session(bot, observers, log, input_path, realtime=not virtual), virtual=virtual)
+    try:
+        task = run(_session(bot, observers, log, input_path, realtime=not virtual), virtual=virtual)
+    except KeyboardInterrupt:
+        click.echo("stopped (Ctrl-C)", err=True)
+        sys.exit(130)
     _report(task, bot, log, transport, input_path, output, record_path)
 
 
