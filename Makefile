@@ -12,10 +12,16 @@ PLUGINS := $(wildcard plugins/*/pyproject.toml)
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-install: $(BIN)/python
+# installs again only when a pyproject.toml changed (the stamp is newer than all of them)
+STAMP := $(VENV)/.voiceframe-installed
+
+install: $(STAMP)
+
+$(STAMP): $(BIN)/python pyproject.toml $(PLUGINS)
 	$(PIP) -e ".[test,audio,websocket,webrtc,bench,evals,tracing,pipecat]" $(foreach p,$(PLUGINS),-e $(dir $(p)))
 	# Debian's Chromium for the browser test (never playwright's own download)
 	scripts/install-browser.sh || echo "no Chromium: the browser test will be skipped"
+	touch $(STAMP)
 
 demo: install
 	$(BIN)/voiceframe demo
