@@ -40,6 +40,15 @@ def _next_id() -> int:
     return next(_ids)
 
 
+def id_fence() -> int:
+    """A frame id no frame made so far has, and every frame made from now on exceeds.
+
+    An interruption records one when it opens its epoch: a frame whose id is below the fence was made
+    before the interruption, so it belongs to an older epoch wherever it is first pushed.
+    """
+    return next(_ids)
+
+
 def now() -> float:
     """The pipeline clock: the running event loop's time (virtual under a virtual clock)."""
     loop = _get_running_loop()
@@ -62,7 +71,7 @@ class Frame:
     created: float = field(default_factory=now)
     #: presentation time on the playout clock, for frames that must line up with played audio
     pts: float | None = None
-    #: interruption epoch; -1 until the first processor that pushes it stamps its own epoch
+    #: interruption epoch; -1 until the frame enters the session (queued into a task or first pushed)
     epoch: int = -1
     #: interruptible frames are dropped by an interruption (and when they are of an older epoch)
     interruptible: bool = True
@@ -157,8 +166,13 @@ class CancelTaskFrame(SystemFrame):
 
 @dataclass(slots=True, eq=False)
 class InterruptionFrame(SystemFrame):
-    """The user interrupted the bot. Its ``epoch`` is the new epoch every processor moves to."""
+    """The user interrupted the bot. Its ``epoch`` is the new epoch every processor moves to.
 
+    ``fence`` is set when the epoch opens (see :func:`id_fence`): frames made before it take an older
+    epoch when they are first pushed, so they are dropped as stale.
+    """
+
+    fence: int = -1
     role: ClassVar[int] = ROLE_INTERRUPTION
 
 

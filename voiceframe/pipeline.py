@@ -169,8 +169,8 @@ class ParallelPipeline(FrameProcessor):
             else:
                 await self._handle_interruption(frame)  # type: ignore[arg-type]
         if frame.epoch < 0:
-            frame.epoch = self._epoch
-        elif not frame.is_system and frame.interruptible and frame.epoch < self._epoch:
+            self._stamp(frame)
+        if not frame.is_system and frame.interruptible and frame.epoch < self._epoch:
             self.dropped_stale += 1
             return
         self._pending[frame] = self._all_branches

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from enum import IntEnum
@@ -38,6 +39,7 @@ from voiceframe.frames import (
     Frame,
     InterruptionFrame,
     StartFrame,
+    id_fence,
 )
 
 if TYPE_CHECKING:
@@ -85,6 +87,42 @@ class ProcessorContext:
 
 _names = itertools.count(1)
 
+#: why a chain of processors can be too deep for Python's stack, and what helps
+TOO_DEEP_ADVICE = (
+    "the chain of processors is too deep for Python's stack: system frames (start, interruptions, "
+    "input audio, ...) pass through every processor of a pipeline "
+    "in one call chain, queued processors included, so a queue between them does not help: use fewer "
+    "processors in one pipeline (about 200 is the limit), or combine small steps into one processor"
+)
+
+# task -> the stale frame whose inline process() call an interruption cancelled in that task
+_abandoned: weakref.WeakKeyDictionary[asyncio.Task[Any], Frame] = weakref.WeakKeyDictionary()
+_ABANDON = "voiceframe: the frame this call holds was interrupted"
+
+
+def abandon(task: asyncio.Task[Any], frame: Frame) -> None:
+    """Cancel the inline ``process()`` call that holds ``frame`` in ``task``; ``task`` itself goes on.
+
+    Used by the session when an interruption makes ``frame`` stale while an inline processor awaits
+    with it (see :mod:`voiceframe.suspension`). The processor's call ends with CancelledError, which
+    its ``_process_safely`` absorbs, so the pusher sees a normal return.
+    """
+    if _abandoned.get(task) is frame:
+        return
+    _abandoned[task] = frame
+    task.cancel(_ABANDON)
+
+
+def _resume_after_abandon(frame: Frame) -> bool:
+    task = asyncio.current_task()
+    if task is None or _abandoned.get(task) is not frame:
+        return False
+    del _abandoned[task]
+    if task.cancelling() != 1:
+        return False  # cancelled for real as well: let it go
+    task.uncancel()
+    return True
+
 
 class FrameProcessor:
     """A processor that runs inline in its caller's task.
@@ -98,6 +136,8 @@ class FrameProcessor:
         self._prev: FrameReceiver | None = None
         self._owner: object | None = None
         self._epoch = 0
+        #: frames with ids up to this were made before the current epoch opened
+        self._epoch_fence = 0
         self._hub: ObserverHub | None = None
         self._context: ProcessorContext | None = None
         self._tasks: set[asyncio.Task[Any]] | None = None
@@ -115,8 +155,9 @@ class FrameProcessor:
     async def push(self, frame: Frame, direction: FrameDirection = DOWNSTREAM) -> None:
         """Send a frame to the next processor in ``direction``.
 
-        A frame that has no epoch yet gets this processor's current epoch (an InterruptionFrame without
-        one opens the next epoch).
+        A frame that has no epoch yet enters the session here and gets this processor's current epoch,
+        or an older one if it was made before that epoch opened (an InterruptionFrame without an epoch
+        opens the next epoch).
         """
         if not isinstance(frame, Frame):
             raise TypeError(
@@ -124,15 +165,29 @@ class FrameProcessor:
                 "wrap the value in a frame (e.g. TextFrame(text=...))"
             )
         if frame.epoch < 0:
-            if frame.role == ROLE_INTERRUPTION:
-                self._epoch += 1  # an interruption without an epoch opens the next one
-            frame.epoch = self._epoch
+            self._stamp(frame)
         target = self._next if direction == DOWNSTREAM else self._prev
         if target is None:
             return
         if self._hub is not None:
             self._hub.on_push(self, target, frame, direction)
         await target._receive(frame, direction)
+
+    def _stamp(self, frame: Frame) -> None:
+        """Give a frame entering the session here its epoch.
+
+        A frame made before this processor's current epoch opened (its id is below the epoch's fence)
+        belongs to an older epoch: it was made for a turn that has been interrupted.
+        """
+        if frame.role == ROLE_INTERRUPTION:
+            assert isinstance(frame, InterruptionFrame)
+            self._epoch += 1  # an interruption without an epoch opens the next one
+            frame.epoch = self._epoch
+            frame.fence = self._epoch_fence = id_fence()
+        elif frame.id > self._epoch_fence:
+            frame.epoch = self._epoch
+        else:
+            frame.epoch = self._epoch - 1
 
     async def push_error(
         self, error: str, *, fatal: bool = False, exception: BaseException | None = None
@@ -147,6 +202,7 @@ class FrameProcessor:
         epoch = self._epoch + 1
         down = InterruptionFrame(epoch=epoch)
         up = InterruptionFrame(epoch=epoch)
+        down.fence = up.fence = id_fence()
         await self._handle_interruption(down)
         await self.push(down, DOWNSTREAM)
         await self.push(up, UPSTREAM)
@@ -186,7 +242,8 @@ class FrameProcessor:
             # asyncio.wait, not gather: if the caller gives up on us, we stop at once
             await asyncio.wait(tasks)
 
-    def owned_tasks(self) -> list[asyncio.Task[Any]]:
+    def owned_tasks(self, *, workers: bool = True) -> list[asyncio.Task[Any]]:
+        """The processor's live tasks (``workers=False`` leaves out a queued processor's worker)."""
         return [t for t in (self._tasks or ()) if not t.done()]
 
     async def on_start(self, frame: StartFrame) -> None:
@@ -239,6 +296,8 @@ class FrameProcessor:
         try:
             await self.process(frame, direction)
         except asyncio.CancelledError:
+            if _abandoned and _resume_after_abandon(frame):
+                return  # an interruption made the frame stale mid-call: the caller goes on
             raise
         except Exception as exc:
             await self._report_exception(exc, frame)
@@ -266,8 +325,7 @@ class FrameProcessor:
 
     async def _report_too_deep(self, exc: RecursionError) -> None:
         error = ErrorFrame(
-            error=f"{self.name}: the chain of inline processors is too deep for Python's stack ({exc}); "
-            "put a QueuedFrameProcessor between them or use fewer processors",
+            error=f"{self.name}: {exc}; {TOO_DEEP_ADVICE}",
             fatal=True,
             processor=self.name,
             exception=exc,
@@ -321,9 +379,15 @@ class FrameProcessor:
         self._cancelled = True
         await self._guard_hook(self.on_cancel(frame), frame)
 
-    async def _handle_interruption(self, frame: InterruptionFrame) -> None:
+    def _follow_interruption(self, frame: InterruptionFrame) -> None:
+        if frame.fence < 0:
+            frame.fence = frame.id  # made with an explicit epoch: it opened when it was made
         if frame.epoch > self._epoch:
             self._epoch = frame.epoch
+            self._epoch_fence = frame.fence
+
+    async def _handle_interruption(self, frame: InterruptionFrame) -> None:
+        self._follow_interruption(frame)
         await self._guard_hook(self.on_interruption(frame), frame)
 
     def __repr__(self) -> str:
@@ -416,8 +480,7 @@ class QueuedFrameProcessor(FrameProcessor):
         await super()._handle_cancel(frame)
 
     async def _handle_interruption(self, frame: InterruptionFrame) -> None:
-        if frame.epoch > self._epoch:
-            self._epoch = frame.epoch
+        self._follow_interruption(frame)
         queue = self._queue
         if queue:
             kept = [item for item in queue if not item[0].interruptible]
@@ -441,8 +504,8 @@ class QueuedFrameProcessor(FrameProcessor):
             await asyncio.wait((worker,))
         await super().cleanup()
 
-    def owned_tasks(self) -> list[asyncio.Task[Any]]:
+    def owned_tasks(self, *, workers: bool = True) -> list[asyncio.Task[Any]]:
         tasks = super().owned_tasks()
-        if self._worker is not None and not self._worker.done():
+        if workers and self._worker is not None and not self._worker.done():
             tasks.append(self._worker)
         return tasks

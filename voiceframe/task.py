@@ -32,17 +32,29 @@ from voiceframe.frames import (
     ErrorFrame,
     Frame,
     InterimTranscriptionFrame,
+    InterruptionFrame,
     StartFrame,
     StopWhenDoneFrame,
     TextFrame,
     TranscriptionFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
+    id_fence,
     now,
 )
 from voiceframe.observe.observer import Observer, ObserverHub
 from voiceframe.pipeline import Pipeline, flatten
-from voiceframe.processor import DOWNSTREAM, UPSTREAM, FrameDirection, FrameProcessor, ProcessorContext
+from voiceframe.processor import (
+    DOWNSTREAM,
+    TOO_DEEP_ADVICE,
+    UPSTREAM,
+    FrameDirection,
+    FrameProcessor,
+    ProcessorContext,
+    abandon,
+)
+from voiceframe.stall_watch import StallWatch
+from voiceframe.suspension import innermost_process
 
 __all__ = ["ErrorPolicy", "PipelineParams", "PipelineRunner", "PipelineTask", "TaskState"]
 
@@ -141,11 +153,15 @@ class PipelineTask:
         cancel_on_idle_timeout: bool = True,
         cancel_timeout: float = 2.0,
         session_id: str | None = None,
+        stall_threshold: float | None = 0.2,
+        stall_is_error: bool = False,
     ) -> None:
         if not isinstance(pipeline, FrameProcessor):
             raise TypeError(f"PipelineTask needs a FrameProcessor or Pipeline, got {pipeline!r}")
         if cancel_timeout <= 0:
             raise ValueError("cancel_timeout must be positive")
+        if stall_threshold is not None and stall_threshold <= 0:
+            raise ValueError("stall_threshold must be positive (or None to turn the stall watch off)")
         self.session_id = session_id or f"session-{next(_session_ids)}"
         self.name = f"PipelineTask({self.session_id})"
         self.params = params or PipelineParams()
@@ -166,10 +182,16 @@ class PipelineTask:
         self._state = TaskState.NEW
         self._done: asyncio.Future[TaskState] | None = None
         self._pump: asyncio.Task[None] | None = None
+        self._processors: list[FrameProcessor] = []
         self._helpers: set[asyncio.Task[Any]] = set()
         self._end_queued = False
         self._flowing = False
         self._last_activity = 0.0
+        self.stall_threshold = stall_threshold
+        self.stall_is_error = stall_is_error
+        self._stall_watch: StallWatch | None = None
+        #: inline processors the stall watch found keeping their caller waiting (one message each)
+        self.stalls: list[str] = []
         self.errors: list[ErrorFrame] = []
         self.leaked_tasks: list[asyncio.Task[Any]] = []
 
@@ -209,6 +231,11 @@ class PipelineTask:
         return self._state
 
     @property
+    def dropped_stale(self) -> int:
+        """Frames dropped before entering the pipeline: queued, then overtaken by an interruption."""
+        return self._source.dropped_stale
+
+    @property
     def has_finished(self) -> bool:
         return self._state in (TaskState.ENDED, TaskState.CANCELLED)
 
@@ -227,6 +254,9 @@ class PipelineTask:
         if frame.is_system and self._flowing:
             await self._deliver(frame, direction)
             return
+        if frame.epoch < 0:
+            # it enters the session now: an interruption that overtakes it makes it stale
+            frame.epoch = self._source._epoch
         if isinstance(frame, EndFrame):
             self._end_queued = True
         self._inbox.append((frame, direction))
@@ -246,12 +276,55 @@ class PipelineTask:
     def _follow_epoch(self, frame: Frame) -> None:
         # frames fed in later must carry the newest epoch, or processors would drop them as stale
         if frame.role == ROLE_INTERRUPTION and frame.epoch > self._source._epoch:
-            self._source._epoch = self._sink._epoch = frame.epoch
+            assert isinstance(frame, InterruptionFrame)
+            self._source._follow_interruption(frame)
+            self._sink._follow_interruption(frame)
+            self._interrupt_inline(frame.epoch)
+
+    def _watched_tasks(self) -> list[asyncio.Task[Any]]:
+        tasks: list[asyncio.Task[Any]] = []
+        if self._pump is not None:
+            tasks.append(self._pump)
+        for p in self._processors:
+            tasks.extend(p.owned_tasks())
+        return tasks
+
+    def _on_stall(self, processor: FrameProcessor, message: str) -> None:
+        from voiceframe.log import logger
+
+        self.stalls.append(message)
+        if self.stall_is_error:
+            error = ErrorFrame(error=message, fatal=True, processor=processor.name)
+            self._spawn(self._handle_error(error))
+        else:
+            logger.bind(session_id=self.session_id).warning("{}: {}", self.name, message)
+
+    def _interrupt_inline(self, epoch: int) -> None:
+        """Abandon every inline ``process()`` call that holds a frame of an older epoch.
+
+        A queued processor's worker is cancelled by the interruption itself; an inline processor that
+        awaits in ``process()`` holds its caller (the pump, a transport's reader) instead. Its call is
+        cancelled and the caller goes on with the next frame, so the stale frame is not played.
+        """
+        tasks: list[asyncio.Task[Any]] = []
+        if self._pump is not None:
+            tasks.append(self._pump)
+        for p in self._processors:
+            tasks.extend(p.owned_tasks(workers=False))
+        for t in tasks:
+            found = innermost_process(t)
+            if found is None:
+                continue
+            frame = found.frame
+            if frame.interruptible and not frame.is_system and 0 <= frame.epoch < epoch:
+                abandon(t, frame)
 
     async def _deliver(self, frame: Frame, direction: FrameDirection) -> None:
         if frame.role == ROLE_INTERRUPTION:
+            assert isinstance(frame, InterruptionFrame)
             if frame.epoch < 0:
                 frame.epoch = self._source._epoch + 1
+                frame.fence = id_fence()
             self._follow_epoch(frame)
         if direction == DOWNSTREAM:
             await self._source.push(frame, DOWNSTREAM)
@@ -286,9 +359,15 @@ class PipelineTask:
         if self._hub is not None:
             self._hub.start()
         self._last_activity = now()
+        self._processors = [self._root, *flatten([self.pipeline])]
         self._pump = loop.create_task(self._run_pump(), name=f"{self.name}:pump")
         if self.idle_timeout is not None:
             self._spawn(self._watch_idle(self.idle_timeout))
+        if self.stall_threshold is not None:
+            self._stall_watch = StallWatch(
+                self._watched_tasks, self._on_stall, threshold=self.stall_threshold
+            )
+            self._stall_watch.start()
         try:
             await asyncio.shield(self._done)
         except asyncio.CancelledError:
@@ -307,9 +386,7 @@ class PipelineTask:
             # a bug that escaped every processor's guard must end the session, not hang run()
             message = f"{self.name}: the pipeline failed: {type(exc).__name__}: {exc}"
             if isinstance(exc, RecursionError):
-                message += (
-                    "; the chain of inline processors is too deep: put a QueuedFrameProcessor between them"
-                )
+                message += "; " + TOO_DEEP_ADVICE
             error = ErrorFrame(error=message, fatal=True, processor=self.name, exception=exc)
             await self._handle_error(error)
 
@@ -326,6 +403,7 @@ class PipelineTask:
         self._flowing = True
         await self._emit("started")
         inbox = self._inbox
+        source = self._source
         loop = asyncio.get_running_loop()
         while True:
             if not inbox:
@@ -334,6 +412,9 @@ class PipelineTask:
                 self._inbox_wakeup = None
                 continue
             frame, direction = inbox.popleft()
+            if frame.interruptible and frame.epoch < source._epoch:
+                source.dropped_stale += 1  # queued before an interruption that overtook it
+                continue
             await self._deliver(frame, direction)
             if isinstance(frame, EndFrame):
                 break
@@ -438,6 +519,8 @@ class PipelineTask:
     async def _shutdown(self, deadline: float) -> None:
         from voiceframe.log import logger
 
+        if self._stall_watch is not None:
+            self._stall_watch.stop()
         current = asyncio.current_task()
         tasks: list[asyncio.Task[Any]] = []
         if self._pump is not None and self._pump is not current and not self._pump.done():

@@ -21,7 +21,7 @@ from voiceframe.frames import (
     VADUserStoppedSpeakingFrame,
     now,
 )
-from voiceframe.processor import UPSTREAM, FrameDirection, FrameProcessor
+from voiceframe.processor import UPSTREAM, FrameDirection, QueuedFrameProcessor
 from voiceframe.testing.run import ProcessorRun, Upstream, Wait
 
 SR = 16000
@@ -69,7 +69,7 @@ def kinds(run: ProcessorRun) -> list[str]:
     return [k for k, _ in events(run)]
 
 
-class FakeLLM(FrameProcessor):
+class FakeLLM(QueuedFrameProcessor):
     """Streams scripted responses: one per LLMContextFrame (downstream) or run_llm append (upstream).
 
     Tokens are pushed ``token_secs`` apart. The times at which it was asked to run are in ``runs``.

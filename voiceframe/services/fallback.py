@@ -91,8 +91,8 @@ class FallbackService(ParallelPipeline):
             await super()._receive(frame, direction)  # lifecycle and system frames: every service
             return
         if frame.epoch < 0:
-            frame.epoch = self._epoch
-        elif frame.interruptible and frame.epoch < self._epoch:
+            self._stamp(frame)
+        if frame.interruptible and frame.epoch < self._epoch:
             self.dropped_stale += 1
             return
         if direction == DOWNSTREAM and isinstance(frame, _REQUESTS[self.kind]):

@@ -1,5 +1,5 @@
 """Helpers for testing processors, pipelines and whole conversations (for users' tests too)."""
 
-from voiceframe.testing.run import ProcessorRun, Wait, run_processor
+from voiceframe.testing.run import InlineStallError, ProcessorRun, Upstream, Wait, run_processor
 
-__all__ = ["ProcessorRun", "Wait", "run_processor"]
+__all__ = ["InlineStallError", "ProcessorRun", "Upstream", "Wait", "run_processor"]

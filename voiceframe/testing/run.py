@@ -25,6 +25,10 @@ F = TypeVar("F", bound=Frame)
 _LIFECYCLE = (StartFrame, EndFrame, CancelFrame)
 
 
+class InlineStallError(AssertionError):
+    """An inline processor's ``process()`` kept its caller waiting (see :mod:`voiceframe.stall_watch`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Wait:
     """In a frame list: let ``seconds`` pass on the pipeline clock before the next frame."""
@@ -98,18 +102,22 @@ async def run_processor(
     settle: float = 5.0,
     params: PipelineParams | None = None,
     timeout: float = 600.0,
+    allow_stalls: bool = False,
 ) -> ProcessorRun:
     """Run ``processor`` in a session of its own, feed ``frames``, and return what left it.
 
     ``virtual`` runs on the virtual clock (time jumps when everything is idle). After the last input
     the session ends gracefully (``end=True``: an EndFrame drains it) or is cancelled after ``settle``
     seconds of pipeline time. ``timeout`` bounds the whole run on the pipeline clock.
+
+    An inline processor whose ``process()`` keeps its caller waiting on a timer or I/O fails the run
+    with :class:`InlineStallError` (the session is cancelled at once); ``allow_stalls=True`` only warns.
     """
     result = ProcessorRun()
     pipeline = Pipeline(
         [_Collector(result, UPSTREAM), processor, _Collector(result, DOWNSTREAM)], name="run_processor"
     )
-    task = PipelineTask(pipeline, params=params)
+    task = PipelineTask(pipeline, params=params, stall_is_error=not allow_stalls)
     result.task = task
 
     async def feed() -> None:
@@ -145,4 +153,6 @@ async def run_processor(
     else:
         await go()
     result.state = task.state
+    if task.stalls and not allow_stalls:
+        raise InlineStallError(task.stalls[0])
     return result
