@@ -77,7 +77,7 @@ def test_cli_lists_plugins_with_settings_and_checks_configs(tmp_path: Path) -> N
     out = CliRunner().invoke(main, ["plugins"]).output
     assert "tts.fake-tone" in out and "speed: float, default 1.0" in out
     path = tmp_path / "bot.toml"
-    path.write_text(CONFIG)
+    path.write_text(CONFIG + '\n[stt]\nprovider = "pocketsphinx"\n')  # check needs every section
     result = CliRunner().invoke(main, ["check", str(path)])
     assert result.exit_code == 0 and "[llm] fake-scripted" in result.output
     path.write_text(CONFIG.replace("1.25", "'x'"))
