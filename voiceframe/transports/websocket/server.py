@@ -16,6 +16,10 @@ checks before buffering them); at most ``max_receive_queue`` messages wait to be
 pushes back); the send queue, the socket send buffer and a per-send timeout bound what a client that
 stops reading can cost. Whatever ends a session (client gone, ``stop``, bad input, idle, the bot
 ending), its PipelineTask is ended or cancelled and the session leaves :attr:`VoiceServer.sessions`.
+
+A session that fails (its bot cannot be built, or a fatal error reaches its task) is closed with 1011
+and the reason in words; raw clients first get an ``error`` event with a ``code`` (see
+:mod:`voiceframe.transports.serializers.errors`), Twilio has no such message. The log gets one line.
 """
 
 from __future__ import annotations
