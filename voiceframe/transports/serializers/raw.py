@@ -18,7 +18,8 @@ Server -> client::
     {"type": "transcript", "role": "user" | "bot", "text": "...", "final": true}
     {"type": "bot_speaking", "speaking": true | false}
     {"type": "user_speaking", "speaking": true | false}
-    {"type": "error", "message": "..."}                      just before the server closes
+    {"type": "error", "code": "...", "message": "...", "fatal": true}   just before the server closes
+                                                             (codes: serializers/errors.py)
 """
 
 from __future__ import annotations
