@@ -6,6 +6,10 @@ Two configurations of :class:`PipelineWorker`:
   idle-frame observer either). This is the fair comparison of the two runtimes.
 * ``default``: the worker as a user gets it with no arguments: an RTVI processor in front of the pipeline
   and three observers watching every push.
+* ``direct``: ``bare``, with every passthrough in Pipecat's direct mode (``enable_direct_mode=True``: no
+  queues or tasks of its own), the like-for-like match of voiceframe's inline processors.
+
+``observer=True`` adds one no-op observer to the worker.
 """
 
 from __future__ import annotations
@@ -14,15 +18,23 @@ import asyncio
 from typing import Any, Literal
 
 from pipecat.frames.frames import Frame, InputAudioRawFrame, InterruptionFrame, OutputAudioRawFrame
+from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 from workloads import AUDIO_BYTES, PLAY_SECONDS, SAMPLE_RATE, FrameKind, Hooks, TailKind
 
-Config = Literal["bare", "default"]
+Config = Literal["bare", "default", "direct"]
 _AUDIO = (InputAudioRawFrame, OutputAudioRawFrame)
 _SILENCE = b"\x00" * AUDIO_BYTES
+
+
+class NoOpObserver(BaseObserver):
+    """Watches every push and does nothing: the cost of observing itself."""
+
+    async def on_push_frame(self, data: FramePushed) -> None:
+        return None
 
 
 class Passthrough(FrameProcessor):
@@ -85,12 +97,14 @@ class Player(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-def make_worker(pipeline: Pipeline, config: Config) -> PipelineWorker:
+def make_worker(pipeline: Pipeline, config: Config, observer: bool = False) -> PipelineWorker:
+    observers: list[BaseObserver] = [NoOpObserver()] if observer else []
     if config == "default":
-        return PipelineWorker(pipeline, params=PipelineParams())
+        return PipelineWorker(pipeline, params=PipelineParams(), observers=observers)
     return PipelineWorker(
         pipeline,
         params=PipelineParams(),
+        observers=observers,
         enable_rtvi=False,
         enable_turn_tracking=False,
         idle_timeout_secs=None,
@@ -143,9 +157,10 @@ class PipecatSession:
 
 
 class PipecatSide:
-    def __init__(self, config: Config, *, shared_runner: bool = False) -> None:
+    def __init__(self, config: Config, *, shared_runner: bool = False, observer: bool = False) -> None:
         self.config = config
-        self.name = f"pipecat_{config}"
+        self.observer = observer
+        self.name = f"pipecat_{config}" + ("_observer" if observer else "")
         self.shared_runner = shared_runner
         self._runner: WorkerRunner | None = None
         self._runner_task: asyncio.Task[None] | None = None
@@ -164,11 +179,14 @@ class PipecatSide:
     async def open(
         self, n: int, tail: TailKind, hooks: Hooks, *, record_interruptions: bool
     ) -> PipecatSession:
+        direct = self.config == "direct"
         processors: list[FrameProcessor] = [
-            RecordingPassthrough(i, hooks) if record_interruptions else Passthrough() for i in range(n)
+            RecordingPassthrough(i, hooks) if record_interruptions else Passthrough(enable_direct_mode=direct)
+            for i in range(n)
         ]
         processors.append(Recorder(hooks) if tail == "recorder" else Player(n, hooks))
-        session = PipecatSession(make_worker(Pipeline(processors), self.config), processors[0], hooks)
+        worker = make_worker(Pipeline(processors), self.config, self.observer)
+        session = PipecatSession(worker, processors[0], hooks)
         await session.start(await self._shared() if self.shared_runner else None)
         return session
 

@@ -8,6 +8,7 @@ from typing import Any
 from workloads import AUDIO_BYTES, PLAY_SECONDS, SAMPLE_RATE, FrameKind, Hooks, TailKind
 
 from voiceframe.frames import Frame, InputAudioRawFrame, InterruptionFrame, OutputAudioRawFrame
+from voiceframe.observe import Observer, PushEvent
 from voiceframe.pipeline import Pipeline
 from voiceframe.processor import FrameDirection, FrameProcessor, QueuedFrameProcessor
 from voiceframe.task import PipelineTask
@@ -18,6 +19,13 @@ _SILENCE = b"\x00" * AUDIO_BYTES
 
 class Passthrough(FrameProcessor):
     """The trivial processor of every workload: pushes every frame on."""
+
+    async def process(self, frame: Frame, direction: FrameDirection) -> None:
+        await self.push(frame, direction)
+
+
+class QueuedPassthrough(QueuedFrameProcessor):
+    """The same passthrough with a task and queue of its own (what every Pipecat processor has)."""
 
     async def process(self, frame: Frame, direction: FrameDirection) -> None:
         await self.push(frame, direction)
@@ -101,8 +109,21 @@ class VoiceframeSession:
             await self.runner
 
 
+class NoOpObserver(Observer):
+    """Watches every push and does nothing: the cost of observing itself."""
+
+    async def on_push(self, event: PushEvent) -> None:
+        return None
+
+
 class VoiceframeSide:
-    name = "voiceframe"
+    """``mode="inline"`` (the default: passthroughs run in their caller's task) or ``"queued"`` (each
+    passthrough a QueuedFrameProcessor, like Pipecat's processors); ``observer`` adds one no-op observer."""
+
+    def __init__(self, mode: str = "inline", *, observer: bool = False) -> None:
+        self.mode = mode
+        self.observer = observer
+        self.name = "voiceframe" + ("_queued" if mode == "queued" else "") + ("_observer" if observer else "")
 
     def make_frame(self, kind: FrameKind) -> Any:
         if kind == "input":
@@ -113,10 +134,15 @@ class VoiceframeSide:
         self, n: int, tail: TailKind, hooks: Hooks, *, record_interruptions: bool
     ) -> VoiceframeSession:
         processors: list[FrameProcessor] = [
-            RecordingPassthrough(i, hooks) if record_interruptions else Passthrough() for i in range(n)
+            RecordingPassthrough(i, hooks)
+            if record_interruptions
+            else (QueuedPassthrough() if self.mode == "queued" else Passthrough())
+            for i in range(n)
         ]
         processors.append(Recorder(hooks) if tail == "recorder" else Player(n, hooks))
-        session = VoiceframeSession(PipelineTask(Pipeline(processors)), processors[0], hooks)
+        observers = [NoOpObserver()] if self.observer else []
+        task = PipelineTask(Pipeline(processors), observers=observers)
+        session = VoiceframeSession(task, processors[0], hooks)
         await session.start()
         return session
 

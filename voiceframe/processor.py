@@ -92,7 +92,7 @@ TOO_DEEP_ADVICE = (
     "the chain of processors is too deep for Python's stack: system frames (start, interruptions, "
     "input audio, ...) pass through every processor of a pipeline "
     "in one call chain, queued processors included, so a queue between them does not help: use fewer "
-    "processors in one pipeline (about 200 is the limit), or combine small steps into one processor"
+    "processors in one pipeline (about 250 is the limit), or combine small steps into one processor"
 )
 
 # task -> the stale frame whose inline process() call an interruption cancelled in that task

@@ -126,14 +126,19 @@ def _panels(panels: list[tuple[str, list[Metric]]], plt: Any, log: bool = True) 
 
 
 def _overhead(r: BenchResult, plt: Any) -> Any:
+    sides = [m for m in r.metrics if not m.name.startswith("ratio.")]
     return _panels(
         [
-            ("throughput, N=10, higher is better", [m for m in r.metrics if ".throughput.n10." in m.name]),
+            ("throughput, N=10, higher is better", [m for m in sides if ".throughput.n10." in m.name]),
             (
                 "hop latency N=10",
-                [m for m in r.metrics if ".hop_latency." in m.name and m.name.endswith("median")],
+                [m for m in sides if ".hop_latency." in m.name and m.name.endswith("median")],
             ),
-            ("interruption reaches 50 processors", [m for m in r.metrics if ".interruption." in m.name]),
+            ("interruption reaches 50 processors", [m for m in sides if ".interruption." in m.name]),
+            (
+                "same-round ratio vs pipecat, N=10 (x)",
+                [m for m in r.metrics if m.name.startswith("ratio.") and ".throughput.n10." in m.name],
+            ),
         ],
         plt,
     )
