@@ -36,36 +36,41 @@ class Ledger:
         self.origin[frame.id] = self.origin[parent.id] if parent is not None else self.interruptions
 
 
+async def _step(p: FrameProcessor, ledger: Ledger, delay: float, makes: bool, frame: Frame) -> None:
+    """Optionally await ``delay``, optionally make a new frame from a text, then push."""
+    if delay and isinstance(frame, (TextFrame, OutputAudioRawFrame)):
+        await asyncio.sleep(delay)
+    if makes and isinstance(frame, TextFrame):
+        made = TextFrame(text=frame.text + "'")
+        ledger.note(made, parent=frame)
+        frame = made
+    await p.push(frame)
+
+
 class FakeStep(FrameProcessor):
-    """Inline: optionally awaits ``delay`` in process(), optionally makes a new frame from a text."""
+    """Inline (a slow one is the misuse the stall watch reports; it must still keep epochs)."""
 
     def __init__(self, ledger: Ledger, delay: float, makes: bool) -> None:
         super().__init__()
         self.ledger, self.delay, self.makes = ledger, delay, makes
 
     async def process(self, frame: Frame, direction: FrameDirection) -> None:
-        if self.delay and isinstance(frame, (TextFrame, OutputAudioRawFrame)):
-            await asyncio.sleep(self.delay)
-        if self.makes and isinstance(frame, TextFrame):
-            made = TextFrame(text=frame.text + "'")
-            self.ledger.note(made, parent=frame)
-            frame = made
-        await self.push(frame, direction)
+        if direction == FrameDirection.UPSTREAM:
+            await self.push(frame, direction)
+        else:
+            await _step(self, self.ledger, self.delay, self.makes, frame)
 
 
 class FakeQueuedStep(QueuedFrameProcessor):
     def __init__(self, ledger: Ledger, delay: float, makes: bool) -> None:
         super().__init__()
-        self.step = FakeStep(ledger, delay, makes)
+        self.ledger, self.delay, self.makes = ledger, delay, makes
 
     async def process(self, frame: Frame, direction: FrameDirection) -> None:
-        if self.step.delay and isinstance(frame, (TextFrame, OutputAudioRawFrame)):
-            await asyncio.sleep(self.step.delay)
-        if self.step.makes and isinstance(frame, TextFrame):
-            made = TextFrame(text=frame.text + "'")
-            self.step.ledger.note(made, parent=frame)
-            frame = made
-        await self.push(frame, direction)
+        if direction == FrameDirection.UPSTREAM:
+            await self.push(frame, direction)
+        else:
+            await _step(self, self.ledger, self.delay, self.makes, frame)
 
 
 steps = st.lists(
