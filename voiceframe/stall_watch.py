@@ -22,6 +22,11 @@ from voiceframe.suspension import describe_awaitable, innermost_process
 if TYPE_CHECKING:
     from voiceframe.processor import FrameProcessor
 
+
+class InlineStallWarning(RuntimeWarning):
+    """An inline processor's ``process()`` kept its caller waiting (also logged, and in ``task.stalls``)."""
+
+
 #: looks in a row that must find the same processor waiting
 _LOOKS = 3
 
@@ -71,6 +76,7 @@ class StallWatch:
     def _look(self) -> None:
         loop = self._loop
         assert loop is not None
+        self._handle = loop.call_later(self._period, self._look)  # first: a failing report must not end it
         seen: dict[asyncio.Task[Any], tuple[FrameProcessor, int, float]] = {}
         for task in self._tasks():
             found = innermost_process(task)
@@ -84,7 +90,7 @@ class StallWatch:
             seen[task] = (p, looks, since)
             if looks >= _LOOKS and id(p) not in self._reported:
                 self._reported.add(id(p))
+                self._seen = seen
                 waited = max(loop.time() - since, self.threshold)
                 self._report(p, stall_message(p, task.get_name(), waited, describe_awaitable(found.awaiting)))
         self._seen = seen
-        self._handle = loop.call_later(self._period, self._look)

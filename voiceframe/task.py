@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import signal
+import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ from voiceframe.processor import (
     ProcessorContext,
     abandon,
 )
-from voiceframe.stall_watch import StallWatch
+from voiceframe.stall_watch import InlineStallWarning, StallWatch
 from voiceframe.suspension import innermost_process
 
 __all__ = ["ErrorPolicy", "PipelineParams", "PipelineRunner", "PipelineTask", "TaskState"]
@@ -298,6 +299,7 @@ class PipelineTask:
             self._spawn(self._handle_error(error))
         else:
             logger.bind(session_id=self.session_id).warning("{}: {}", self.name, message)
+            warnings.warn(message, InlineStallWarning, stacklevel=1)
 
     def _interrupt_inline(self, epoch: int) -> None:
         """Abandon every inline ``process()`` call that holds a frame of an older epoch.

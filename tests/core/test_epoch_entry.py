@@ -26,11 +26,15 @@ from voiceframe.frames import (
 )
 from voiceframe.pipeline import ParallelPipeline, Pipeline
 from voiceframe.processor import DOWNSTREAM, FrameDirection, FrameProcessor, QueuedFrameProcessor
+from voiceframe.stall_watch import InlineStallWarning
 from voiceframe.task import PipelineTask, TaskState
 from voiceframe.testing import InlineStallError, run_processor
 from voiceframe.transports.input import InputTransport
 
 CHUNK = b"\x00\x00" * 320
+
+# the sleeping players are the misuse the stall watch reports; its own tests below check the warning
+pytestmark = pytest.mark.filterwarnings("ignore::voiceframe.stall_watch.InlineStallWarning")
 
 
 def chunk() -> OutputAudioRawFrame:
@@ -249,7 +253,7 @@ async def test_an_inline_processor_that_keeps_the_pump_waiting_is_named_once() -
     task = PipelineTask(Pipeline([*passthroughs(), player]))
     lines, sink = warnings_during()
     try:
-        with virtual_time():
+        with virtual_time(), pytest.warns(InlineStallWarning, match="sleepy-player") as caught:
             runner = asyncio.ensure_future(task.run())
             for _ in range(200):  # 2 s of sleeping in process()
                 await task.queue_frame(chunk())
@@ -257,6 +261,7 @@ async def test_an_inline_processor_that_keeps_the_pump_waiting_is_named_once() -
             await runner
     finally:
         logger.remove(sink)
+    assert len([w for w in caught if issubclass(w.category, InlineStallWarning)]) == 1
     assert len(task.stalls) == 1
     message = task.stalls[0]
     assert "sleepy-player is an inline FrameProcessor" in message and "QueuedFrameProcessor" in message
