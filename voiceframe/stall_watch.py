@@ -90,7 +90,6 @@ class StallWatch:
             seen[task] = (p, looks, since)
             if looks >= _LOOKS and id(p) not in self._reported:
                 self._reported.add(id(p))
-                self._seen = seen
                 waited = max(loop.time() - since, self.threshold)
                 self._report(p, stall_message(p, task.get_name(), waited, describe_awaitable(found.awaiting)))
         self._seen = seen
