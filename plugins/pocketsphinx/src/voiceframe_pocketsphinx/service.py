@@ -36,11 +36,18 @@ from .searches import normalize_phrase
 
 
 class PocketsphinxSettings(STTSettings):
+    #: the en-US model's rate; input at any other rate is resampled to it
     sample_rate: int | None = 16000
+    #: phrases to listen for (grammar mode): far more reliable than the free language model, which hears
+    #: "hello" as "oh"; a command-style bot should list what its users say
     grammar: list[str] | None = None
+    #: phrases to spot anywhere in speech (keyword mode), instead of a grammar
     keyphrases: list[str] | None = None
+    #: keyword mode's detection threshold: lower finds more (and more false) phrases
     kws_threshold: float = 1e-30
+    #: send interim transcripts while the user speaks
     interim_results: bool = True
+    #: decode the whole utterance again after the user stops (slower, sometimes more accurate)
     final_pass: bool = False
 
 
