@@ -326,3 +326,12 @@ async def test_twilio_stream_is_closed_with_the_reason(
     assert all(json.loads(m)["event"] in ("media", "mark", "clear") for m in received)
     assert closed == (1011, MISSING_OPENAI)
     await settle(server)
+
+
+def test_close_reason_fits_a_close_frame() -> None:
+    from voiceframe.transports.websocket.link import close_reason
+
+    short = "The LLM provider needs OPENAI_API_KEY"
+    assert close_reason(short) == short
+    cut = close_reason("Le fournisseur a échoué : " + "é" * 200)
+    assert len(cut.encode("utf-8")) <= 123 and cut.endswith("...") and cut.startswith("Le fournisseur")
