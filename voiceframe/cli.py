@@ -292,6 +292,9 @@ def _serve_webrtc(
     from voiceframe.demo import DEMO_TOOLS
 
     config = valid_config(config_path)  # a bad config refuses to start: nothing is served
+    from voiceframe.log import setup_logging
+
+    setup_logging("INFO")  # one line per failed session; tracebacks only at DEBUG
     factory = bot_session_factory(config, DEMO_TOOLS)
     if record is not None:
         factory = _recording(factory, record)

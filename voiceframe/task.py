@@ -156,6 +156,7 @@ class PipelineTask:
         session_id: str | None = None,
         stall_threshold: float | None = 0.2,
         stall_is_error: bool = False,
+        log_fatal_errors: bool = True,
     ) -> None:
         if not isinstance(pipeline, FrameProcessor):
             raise TypeError(f"PipelineTask needs a FrameProcessor or Pipeline, got {pipeline!r}")
@@ -188,6 +189,8 @@ class PipelineTask:
         self._end_queued = False
         self._flowing = False
         self._last_activity = 0.0
+        #: False for a host (a server) that reports a session's fatal error itself: one line, not two
+        self.log_fatal_errors = log_fatal_errors
         self.stall_threshold = stall_threshold
         self.stall_is_error = stall_is_error
         self._stall_watch: StallWatch | None = None
@@ -476,7 +479,8 @@ class PipelineTask:
         from voiceframe.log import logger
 
         self.errors.append(frame)
-        logger.bind(session_id=self.session_id).warning("{}: {}", self.name, frame.error)
+        level = "WARNING" if self.log_fatal_errors or not frame.fatal else "DEBUG"
+        logger.bind(session_id=self.session_id).log(level, "{}: {}", self.name, frame.error)
         await self._emit("error", frame)
         if frame.fatal or self.error_policy is ErrorPolicy.CANCEL:
             self._spawn(self.cancel(f"error: {frame.error}"))

@@ -54,7 +54,9 @@ def test_missing_model_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_falls_back_to_pipecat_copy(monkeypatch: pytest.MonkeyPatch) -> None:
     real = model_files.package_dirs
-    monkeypatch.setattr(model_files, "package_dirs", lambda p: [] if p in ("voiceframe", "silero_vad") else real(p))
+    monkeypatch.setattr(
+        model_files, "package_dirs", lambda p: [] if p in ("voiceframe", "silero_vad") else real(p)
+    )
     path = silero_vad_path()
     if not path.is_file():
         pytest.skip("pipecat-ai not installed")

@@ -70,6 +70,7 @@ def bot_session_factory(config: Any, tools: Mapping[str, Any] | None = None) -> 
             params=PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000),
             observers=observers,
             idle_timeout=idle_timeout,
+            log_fatal_errors=False,  # the server logs the failure it tells the client about
         )
         if bot.greeting:
             await task.queue_frame(TTSSpeakFrame(text=bot.greeting))

@@ -365,6 +365,7 @@ class VoiceServer:
             observers=observers,
             idle_timeout=self.limits.idle_timeout,
             session_id=sid,
+            log_fatal_errors=False,  # the server logs the failure it tells the client about
         )
         link, idle = transport.link, self.limits.idle_timeout
         task.add_event_handler("idle_timeout", lambda _t: link.end(1000, f"idle for {idle} s"))
