@@ -315,7 +315,8 @@ class PipelineTask:
         if self._pump is not None:
             tasks.append(self._pump)
         for p in self._processors:
-            tasks.extend(p.owned_tasks(workers=False))
+            if p._tasks:  # most processors own no task: skip the call
+                tasks.extend(p.owned_tasks(workers=False))
         for t in tasks:
             found = innermost_process(t)
             if found is None:
