@@ -62,15 +62,13 @@ class FakeStep(FrameProcessor):
 
 
 class FakeQueuedStep(QueuedFrameProcessor):
+    """The same step with a task and queue of its own."""
+
     def __init__(self, ledger: Ledger, delay: float, makes: bool) -> None:
         super().__init__()
         self.ledger, self.delay, self.makes = ledger, delay, makes
 
-    async def process(self, frame: Frame, direction: FrameDirection) -> None:
-        if direction == FrameDirection.UPSTREAM:
-            await self.push(frame, direction)
-        else:
-            await _step(self, self.ledger, self.delay, self.makes, frame)
+    process = FakeStep.process
 
 
 steps = st.lists(
