@@ -104,6 +104,7 @@ async def test_cancel_returns_within_its_timeout_even_when_a_processor_swallows_
         await asyncio.wait(task.leaked_tasks, timeout=2000)
 
 
+@pytest.mark.filterwarnings("ignore::voiceframe.stall_watch.InlineStallWarning")  # hanging is the point
 async def test_cancel_stops_a_processor_that_never_returns() -> None:
     class FakeHung(FrameProcessor):
         async def process(self, frame: Frame, direction: FrameDirection) -> None:
