@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from voiceframe.frames import (
     CancelFrame,
     EndFrame,
+    EndTaskFrame,
     Frame,
     InterruptionFrame,
     SettingsScope,
@@ -21,7 +22,7 @@ from voiceframe.frames import (
     UpdateSettingsFrame,
 )
 from voiceframe.observe.metrics import ProcessorMetrics
-from voiceframe.processor import FrameDirection, QueuedFrameProcessor
+from voiceframe.processor import UPSTREAM, FrameDirection, QueuedFrameProcessor
 from voiceframe.services.backoff import Backoff, GiveUpError, retry
 from voiceframe.services.settings import ServiceSettings, SettingsError
 
@@ -59,6 +60,9 @@ class AIService(QueuedFrameProcessor):
         self.metrics = ProcessorMetrics(self, model=getattr(settings, "model", None))
         self.backoff = Backoff()
         self.connected = False
+        #: said instead of silence when this service fails (None: report the error only). The bot sets
+        #: it from ``[bot] apology``; a FallbackService clears it on its services and says it itself.
+        self.apology: str | None = None
 
     # ----------------------------------------------------------------------------- to override
 
@@ -152,3 +156,23 @@ class AIService(QueuedFrameProcessor):
         fatal = isinstance(exc, ServiceError) and exc.fatal
         where = f" {context}" if context else ""
         await self.push_error(f"{self.name}{where}: {type(exc).__name__}: {exc}", fatal=fatal, exception=exc)
+
+    async def fail(self, exc: BaseException, *, context: str = "") -> None:
+        """Report a provider failure, and say the apology (if set) so the caller does not hear silence.
+
+        A fatal failure with an apology is reported non-fatal and ends the session gracefully
+        (``EndTaskFrame``): a cancel would cut the apology before it is heard.
+        """
+        from voiceframe.services.apology import apology_frames
+
+        if not self.apology:
+            await self.report(exc, context=context)
+            return
+        fatal = isinstance(exc, ServiceError) and exc.fatal
+        where = f" {context}" if context else ""
+        message = f"{self.name}{where}: {type(exc).__name__}: {exc}"
+        await self.push_error(message + ("; ending the session" if fatal else ""), exception=exc)
+        for frame in apology_frames(self.kind, self.apology):
+            await self.push(frame)
+        if fatal:
+            await self.push(EndTaskFrame(reason=message), UPSTREAM)

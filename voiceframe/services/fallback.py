@@ -7,6 +7,18 @@ reports an error, or sends nothing within ``first_byte_timeout`` of a request, t
 makes the next one active and sends the pending request again. A service that went down is tried again
 after ``retry_after`` seconds, so the preferred provider comes back when it recovers. Errors are reported
 upstream as non-fatal while another provider is up.
+
+A failure at any point of a response fails over, before or after the first token:
+
+- LLM: the words the primary already streamed stay (TTS speaks them and the context keeps them, as an
+  interrupted assistant message); the wrapper closes the primary's response itself and the backup
+  *restarts* the reply from the context as it was when the turn was asked (a snapshot, so the result
+  does not depend on how fast the partial answer was committed).
+- TTS: the backup speaks the sentence that failed and the rest of the response; sentences the primary
+  already spoke are not repeated.
+
+When no provider is left and ``apology`` is set, the caller hears it instead of silence (a fatal
+failure then ends the session gracefully, after the apology).
 """
 
 from __future__ import annotations
@@ -14,21 +26,28 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from voiceframe.context.llm_context import LLMContext
 from voiceframe.frames import (
+    EndTaskFrame,
     ErrorFrame,
     Frame,
     FunctionCallInProgressFrame,
     LLMContextFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
     LLMTextFrame,
     TextFrame,
     TranscriptionFrame,
     TTSAudioRawFrame,
     TTSSpeakFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
     now,
 )
 from voiceframe.pipeline import ParallelPipeline
 from voiceframe.processor import DOWNSTREAM, UPSTREAM, FrameDirection
-from voiceframe.services.base import AIService
+from voiceframe.services.apology import apology_frames
+from voiceframe.services.base import AIService, ServiceError
 
 _REQUESTS: dict[str, tuple[type[Frame], ...]] = {
     "llm": (LLMContextFrame,),
@@ -42,6 +61,26 @@ _RESPONSES: dict[str, tuple[type[Frame], ...]] = {
 }
 
 
+def _open_response(frame: Frame) -> str | None:
+    """The id of the response ``frame`` opens (LLM response or TTS utterance), else None."""
+    if isinstance(frame, LLMFullResponseStartFrame):
+        return frame.response_id or ""
+    if isinstance(frame, TTSStartedFrame):
+        return frame.context_id or ""
+    return None
+
+
+def _closes_response(frame: Frame) -> bool:
+    return isinstance(frame, LLMFullResponseEndFrame | TTSStoppedFrame)
+
+
+def _close_frame(start: Frame) -> Frame:
+    if isinstance(start, TTSStartedFrame):
+        return TTSStoppedFrame(context_id=start.context_id)
+    assert isinstance(start, LLMFullResponseStartFrame)
+    return LLMFullResponseEndFrame(response_id=start.response_id)
+
+
 class FallbackService(ParallelPipeline):
     """Routes to the first healthy service of a list; moves on when it fails, back when it recovers."""
 
@@ -51,6 +90,7 @@ class FallbackService(ParallelPipeline):
         *,
         first_byte_timeout: float | None = 10.0,
         retry_after: float = 30.0,
+        apology: str | None = None,
         name: str | None = None,
     ) -> None:
         if not services:
@@ -70,6 +110,13 @@ class FallbackService(ParallelPipeline):
         self._request: Frame | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.switches: list[tuple[float, str, str]] = []
+        #: said when no provider is left (None: the error alone); the services' own apologies are
+        #: off, or the caller would hear one per provider
+        self.apology = apology
+        for service in self.services:
+            service.apology = None
+        #: the response (LLM answer or TTS utterance) a branch has open downstream: (branch, start frame)
+        self._open: tuple[int, Frame] | None = None
 
     def _healthy(self) -> int | None:
         """The preferred service that is up (or due for a retry); None if all are down."""
@@ -99,7 +146,7 @@ class FallbackService(ParallelPipeline):
             choice = self._choose()
             if choice != self.active:
                 self._switch(choice, "preferred provider retried")
-            self._request = frame
+            self._request = _snapshot(frame)
             self._arm_timer()
         target = self._branches[self.active]
         self._pending_entry(frame)
@@ -137,27 +184,51 @@ class FallbackService(ParallelPipeline):
             return
         self._down_since[failed] = now()
         nxt = self._healthy()
-        healthy = nxt is not None
+        fatal = error is not None and isinstance(error.exception, ServiceError) and error.exception.fatal
         message = f"{self.name}: {self.services[failed].name} failed ({why})"
         if nxt is not None:
             self._switch(nxt, why)
             message += f"; switched to {self.services[nxt].name}"
         else:
             message += "; no provider left"
+        if error is not None:
+            message += f": {error.error}"
+        replay = self._replay(failed)
+        exception = error.exception if error is not None else None
+        if nxt is None and self.apology:
+            # the caller hears the apology instead of silence; a fatal failure ends the session after it
+            await self.push(ErrorFrame(error=message, processor=self.name, exception=exception), UPSTREAM)
+            for frame in apology_frames(self.kind, self.apology):
+                await self.push(frame)
+            await self._close_open_response()
+            self._request = None
+            if fatal:
+                await self.push(EndTaskFrame(reason=message), UPSTREAM)
+            return
         await self.push(
-            ErrorFrame(
-                error=message if error is None else f"{message}: {error.error}",
-                fatal=not healthy,
-                processor=self.name,
-                exception=error.exception if error is not None else None,
-            ),
-            UPSTREAM,
+            ErrorFrame(error=message, fatal=nxt is None, processor=self.name, exception=exception), UPSTREAM
         )
-        request = self._request
-        if healthy and request is not None:
+        # what the failed provider already said stays said: its response is closed here, and whatever
+        # it sends later is dropped
+        await self._close_open_response()
+        if nxt is not None and replay is not None:
             self._arm_timer()
-            self._pending_entry(request)
-            await self._branches[self.active].head()._receive(request, DOWNSTREAM)
+            self._pending_entry(replay)
+            await self._branches[self.active].head()._receive(replay, DOWNSTREAM)
+
+    def _replay(self, failed: int) -> Frame | None:
+        """What the next provider is sent: the turn's request, or for TTS the words not yet spoken."""
+        take = getattr(self.services[failed], "take_unspoken", None)
+        if self.kind == "tts" and take is not None:
+            text = take()
+            return TextFrame(text=text) if text else None
+        return _snapshot(self._request) if self._request is not None else None
+
+    async def _close_open_response(self) -> None:
+        if self._open is not None:
+            _, start = self._open
+            self._open = None
+            await super()._branch_output(self.active, _close_frame(start), DOWNSTREAM)
 
     async def _branch_output(self, branch: int, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, ErrorFrame) and direction == UPSTREAM and not frame.role:
@@ -167,7 +238,25 @@ class FallbackService(ParallelPipeline):
             return
         if branch != self.active and not frame.role and not frame.is_system:
             return  # a late answer from a provider we moved away from
+        if direction == DOWNSTREAM and branch == self.active:
+            if _open_response(frame) is not None:
+                self._open = (branch, frame)
+            elif _closes_response(frame):
+                self._open = None
+                if isinstance(frame, LLMFullResponseEndFrame):
+                    self._request = None  # answered in full: nothing left to replay
         if branch == self.active and isinstance(frame, _RESPONSES[self.kind]):
             self._disarm_timer()
-            self._request = None
+            if self.kind != "llm":
+                self._request = None
         await super()._branch_output(branch, frame, direction)
+
+
+def _snapshot(frame: Frame) -> Frame:
+    """A request as it is now: an LLM context is copied, so a replay sees the turn as it was asked."""
+    if isinstance(frame, LLMContextFrame) and frame.context is not None:
+        c = frame.context
+        copy = LLMContextFrame(context=LLMContext(c.copy_messages(), c.tools, c.tool_choice))
+        copy.epoch = frame.epoch  # the turn's epoch: an interruption still drops it
+        return copy
+    return frame

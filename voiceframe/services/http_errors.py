@@ -11,6 +11,7 @@ after ``Retry-After``, 5xx is retried with backoff, any other refusal is fatal.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
@@ -43,8 +44,37 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
+#: credentials a provider may echo back in an error body (its view of our request headers):
+#: a header or field holding a key ("Authorization": "Bearer ...", x-api-key=...), a bare scheme and
+#: token ("Bearer abc..."), and keys with a well-known prefix
+_KEY_FIELD = re.compile(
+    r"""(?ix)((?:authorization|x-api-key|xi-api-key|api[-_]?key)["']?\s*[:=]\s*["']?)"""
+    r"""(?:(?:bearer|token|basic)\s+)?[^"',}\s]+"""
+)
+_SCHEME_TOKEN = re.compile(r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+_PREFIXED_KEY = re.compile(r"\bsk-[A-Za-z0-9_-]{6,}")
+
+
+def redact(text: str) -> str:
+    """``text`` with API keys and Authorization values replaced by ``[redacted]``.
+
+    >>> redact('echo: {"Authorization": "Bearer live-123456789"}')
+    'echo: {"Authorization": "[redacted]"}'
+    """
+    text = _KEY_FIELD.sub(r"\1[redacted]", text)
+    text = _SCHEME_TOKEN.sub(r"\1 [redacted]", text)
+    return _PREFIXED_KEY.sub("[redacted]", text)
+
+
 def body_text(body: bytes | bytearray | str) -> str:
-    return body if isinstance(body, str) else bytes(body).decode("utf-8", "replace")
+    """A response body as text, with any echoed credentials redacted."""
+    return redact(body if isinstance(body, str) else bytes(body).decode("utf-8", "replace"))
+
+
+def malformed(provider: str, detail: object) -> ServiceError:
+    """Data from ``provider`` that is not what its API sends (broken SSE, invalid or wrong-shape JSON)."""
+    text = detail if isinstance(detail, str) else f"{type(detail).__name__}: {detail}"
+    return ServiceError(f"malformed response from {provider}: {redact(str(text))}")
 
 
 def json_message(body: bytes | bytearray | str) -> str | None:
@@ -71,7 +101,8 @@ def error_for_status(
     """The exception for a failed request or WebSocket upgrade to ``provider``."""
     if status in (401, 403):
         return ServiceError(
-            f"{provider} rejected the API key (HTTP {status} {detail}); check the environment variable {env}",
+            f"{provider} rejected the API key (HTTP {status} {redact(detail)}); "
+            f"check the environment variable {env}",
             fatal=True,
         )
     if status == 429:
@@ -89,9 +120,12 @@ def transport_error(exc: BaseException, where: str) -> ServiceError | None:
     Raw HTTP-client errors escape the SDKs while a streamed body is read.
     """
     if type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2"):
-        return ServiceError(f"connection to {where} failed: {type(exc).__name__}: {exc}")
+        return ServiceError(f"connection to {where} failed: {type(exc).__name__}: {redact(str(exc))}")
     if isinstance(exc, json.JSONDecodeError):
-        return ServiceError(f"malformed data from {where}: {exc}")
+        return malformed(where, exc)
+    if isinstance(exc, (AttributeError, KeyError, TypeError, IndexError)):
+        # valid JSON of the wrong shape: the SDK's lazily built objects miss the fields we read
+        return malformed(where, exc)
     return None
 
 
@@ -101,25 +135,27 @@ def sdk_error(
     """A clear :class:`ServiceError` for an error of a provider SDK built like ``openai`` and
     ``anthropic`` (the same exception classes); other exceptions go through :func:`transport_error`
     or come back unchanged. ``message(exc)`` is the provider's own text of an HTTP error."""
-    if isinstance(exc, sdk.AuthenticationError):
+    if isinstance(exc, (sdk.AuthenticationError, sdk.PermissionDeniedError)):
+        # a wrong key does not fix itself: fatal, so the session ends instead of every turn failing
         return ServiceError(
-            f"authentication failed (HTTP 401) at {where}: {message(exc)} "
-            f"(the key comes from the environment variable {env})"
+            f"authentication failed (HTTP {exc.status_code}) at {where}: {redact(message(exc))}; "
+            f"check the environment variable {env}",
+            fatal=True,
         )
     if isinstance(exc, sdk.RateLimitError):
         return ServiceError(
-            f"rate limited (HTTP 429) at {where}, retries used up: {message(exc)}",
+            f"rate limited (HTTP 429) at {where}, retries used up: {redact(message(exc))}",
             retry_after=retry_after(exc.response.headers),
         )
     if isinstance(exc, sdk.APIStatusError):
         # errors sent as an SSE `error` event arrive with the stream's status (200)
         status = f"HTTP {exc.status_code}" if exc.status_code != 200 else "error event"
-        return ServiceError(f"{status} from {where}: {message(exc)}")
+        return ServiceError(f"{status} from {where}: {redact(message(exc))}")
     if isinstance(exc, sdk.APITimeoutError):
         return ServiceError(f"timed out waiting for {where}")
     if isinstance(exc, sdk.APIConnectionError):
         cause = exc.__cause__ or exc
-        return ServiceError(f"connection to {where} failed: {type(cause).__name__}: {cause}")
+        return ServiceError(f"connection to {where} failed: {type(cause).__name__}: {redact(str(cause))}")
     if isinstance(exc, sdk.APIError):
-        return ServiceError(f"error from {where}: {exc.message}")
+        return ServiceError(f"error from {where}: {redact(exc.message)}")
     return transport_error(exc, where) or exc

@@ -33,6 +33,7 @@ from voiceframe.frames import (
 from voiceframe.processor import FrameDirection
 from voiceframe.services.base import AIService
 from voiceframe.services.settings import ServiceSettings
+from voiceframe.services.timeouts import DEFAULT_CHUNK_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, timed
 
 
 class LLMSettings(ServiceSettings):
@@ -41,6 +42,11 @@ class LLMSettings(ServiceSettings):
     model: str = ""
     temperature: float | None = None
     max_tokens: int | None = None
+    #: seconds from the request to the first token (or tool call) before the turn fails over or
+    #: apologises; provider retries of a 429/5xx happen inside it. None: no limit
+    first_byte_timeout: float | None = DEFAULT_FIRST_BYTE_TIMEOUT
+    #: seconds between two streamed chunks before the stream counts as hung. None: no limit
+    chunk_timeout: float | None = DEFAULT_CHUNK_TIMEOUT
 
 
 @dataclass(slots=True)
@@ -139,8 +145,14 @@ class LLMService(AIService):
         self.metrics.start_ttfb()
         self.metrics.start_processing()
         first = True
+        events = timed(
+            self.stream(context),
+            first_byte=getattr(self.settings, "first_byte_timeout", DEFAULT_FIRST_BYTE_TIMEOUT),
+            between=getattr(self.settings, "chunk_timeout", DEFAULT_CHUNK_TIMEOUT),
+            where=self.name,
+        )
         try:
-            async for event in self.stream(context):
+            async for event in events:
                 if isinstance(event, LLMText):
                     if first:
                         first = False
@@ -161,7 +173,8 @@ class LLMService(AIService):
                     )
             calls = assembler.calls()
         except Exception as exc:
-            await self.report(exc, context="streaming a response")
+            # the end frame still goes out: TTS speaks the partial answer (and the apology, if any)
+            await self.fail(exc, context="streaming a response")
             await self.push(LLMFullResponseEndFrame(response_id=response_id))
             return
         await self.metrics.stop_processing()

@@ -170,7 +170,7 @@ class SegmentedSTTService(STTService):
         try:
             result = await self.transcribe(audio, self.sample_rate)
         except Exception as exc:
-            await self.report(exc, context="transcribing")
+            await self.fail(exc, context="transcribing")
             return
         finally:
             if task is not None:

@@ -46,6 +46,8 @@ from voiceframe.frames import (
 from voiceframe.processor import FrameDirection
 from voiceframe.services.base import AIService
 from voiceframe.services.settings import ServiceSettings
+from voiceframe.services.timeouts import DEFAULT_CHUNK_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT
+from voiceframe.services.timeouts import timed as with_deadlines
 
 #: the first audio of each sentence is pushed alone, this long, so playout can start before the rest of
 #: a long sentence is resampled and queued (about 1 ms for 3 s of audio). It is also how long a busy
@@ -58,6 +60,10 @@ class TTSSettings(ServiceSettings):
 
     voice: str | None = None
     sample_rate: int | None = None
+    #: seconds from a sentence's request to its first audio before it fails over or apologises
+    first_byte_timeout: float | None = DEFAULT_FIRST_BYTE_TIMEOUT
+    #: seconds between two audio chunks before the synthesis counts as hung. None: no limit
+    chunk_timeout: float | None = DEFAULT_CHUNK_TIMEOUT
 
 
 @dataclass(slots=True)
@@ -122,6 +128,7 @@ class TTSService(AIService):
         self.sample_rate = 24000
         self._context_id: str | None = None
         self._context_offset = 0.0  # seconds of audio already pushed in the current context
+        self._failed_context: str | None = None  # one apology per context, not one per sentence
 
     async def synthesize(self, text: str) -> AsyncIterator[TTSChunk]:
         """Synthesise ``text``; yield audio (and word timings if the provider has them)."""
@@ -203,8 +210,14 @@ class TTSService(AIService):
 
         self.metrics.start_ttfb()
         first = True
+        chunks = with_deadlines(
+            self.synthesize(text),
+            first_byte=getattr(self.settings, "first_byte_timeout", DEFAULT_FIRST_BYTE_TIMEOUT),
+            between=getattr(self.settings, "chunk_timeout", DEFAULT_CHUNK_TIMEOUT),
+            where=self.name,
+        )
         try:
-            async for chunk in self.synthesize(text):
+            async for chunk in chunks:
                 if chunk.audio:
                     audio = chunk.audio
                     if first:
@@ -225,7 +238,11 @@ class TTSService(AIService):
             if resampler is not None:
                 duration += await self._push_audio(resampler.flush(), context_id)
         except Exception as exc:
-            await self.report(exc, context=f"synthesising {text[:40]!r}")
+            if context_id is not None and self._failed_context == context_id:
+                await self.report(exc, context=f"synthesising {text[:40]!r}")
+            else:
+                self._failed_context = context_id
+                await self.fail(exc, context=f"synthesising {text[:40]!r}")
             return
         if not timed:
             for w in estimate_word_times(text, duration):
