@@ -11,6 +11,7 @@ stderr sink whose format shows it::
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from loguru import logger as _logger
 if TYPE_CHECKING:
     from loguru import Record
 
-__all__ = ["FORMAT", "logger", "setup_logging"]
+__all__ = ["FORMAT", "logger", "redact", "setup_logging"]
 
 FORMAT = (
     "<green>{time:HH:mm:ss.SSS}</green> | <level>{level: <7}</level> | "
@@ -27,9 +28,28 @@ FORMAT = (
 )
 
 
+#: credentials a provider's error body may echo back (``Authorization: Bearer ...``, ``"api_key": "..."``)
+_SECRETS = re.compile(
+    r"""(?ix)
+    (\b(?:authorization|proxy-authorization|x-api-key|api[-_]?key|xi-api-key)\b["']?\s*[:=]\s*["']?)
+    ((?:bearer\s+|basic\s+|token\s+)?)
+    ([^\s"',;}]+)
+    """
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with credential values replaced by ``[redacted]`` (the header name stays)."""
+    return _SECRETS.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
+
+
 def _default_session(record: Record) -> None:
     # a format that names {extra[session_id]} must not fail on lines logged outside a session
     record["extra"].setdefault("session_id", "-")
+    # provider error bodies are logged at debug level; some echo the request's Authorization header
+    message = record["message"]
+    if "uthoriz" in message or "key" in message.lower():
+        record["message"] = redact(message)
 
 
 logger = _logger.patch(_default_session)
@@ -39,7 +59,8 @@ def setup_logging(level: str | int = "INFO", sink: Any = sys.stderr, *, replace:
     """Add a handler showing the session id (replacing loguru's others); returns the handler id."""
     if replace:
         _logger.remove()
-    return _logger.add(sink, level=level, format=_format)
+    # diagnose=False: a traceback must not print local variables (a key in a local would be printed)
+    return _logger.add(sink, level=level, format=_format, diagnose=False)
 
 
 def _format(record: Record) -> str:

@@ -31,6 +31,7 @@ from voiceframe.frames import now
 from voiceframe.log import logger
 from voiceframe.observe.observer import Observer
 from voiceframe.task import PipelineTask, TaskState
+from voiceframe.transports.http_guard import ConnectionGuard, ConnectionLimits, quiet_accept_errors
 from voiceframe.transports.serializers.errors import (
     SESSION_FAILED,
     SessionFailure,
@@ -39,6 +40,7 @@ from voiceframe.transports.serializers.errors import (
 )
 from voiceframe.transports.webrtc.ice import allow_loopback_candidates, rtc_configuration
 from voiceframe.transports.webrtc.transport import SessionEvents, WebRTCTransport
+from voiceframe.transports.websocket.budget import TokenBucket
 
 __all__ = ["SessionFactory", "WebRTCServer", "WebRTCSession", "bot_session_factory"]
 
@@ -47,6 +49,8 @@ SessionFactory = Callable[[WebRTCTransport, list[Observer], float | None], Await
 
 MAX_OFFER_BYTES = 64 * 1024
 MAX_EVENT_BYTES = 4096
+#: data channel messages per second a peer may send (a real client sends a handful per call)
+EVENT_RATE, EVENT_BURST = 20.0, 40.0
 
 
 class OfferError(ValueError):
@@ -104,6 +108,7 @@ class WebRTCSession:
         self._watchdog: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
+        self._event_budget = TokenBucket(EVENT_RATE, EVENT_BURST)
 
     def start_watchdog(self) -> None:
         self._watchdog = asyncio.ensure_future(self._watch())
@@ -174,6 +179,9 @@ class WebRTCSession:
 
     def on_event(self, message: Any) -> None:
         """A message from the client on the data channel (only ``{"type": "bye"}`` means anything)."""
+        if not self._event_budget.take(1.0):
+            self.close(f"client flooded: more than {EVENT_RATE:g} data channel messages per second")
+            return
         if not isinstance(message, str) or len(message) > MAX_EVENT_BYTES:
             logger.warning("webrtc session {}: ignored a bad data channel message", self.id)
             return
@@ -234,10 +242,12 @@ class WebRTCServer:
         ice_servers: Sequence[Mapping[str, Any]] = (),
         allow_loopback: bool = True,
         idle_timeout: float | None = 300.0,
-        connect_timeout: float = 15.0,
+        connect_timeout: float = 5.0,
         media_timeout: float | None = 5.0,
         observers: Sequence[Observer] = (),
         farewell_timeout: float = 2.0,
+        connections: ConnectionLimits | None = None,
+        keepalive_timeout: float = 5.0,
     ) -> None:
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
@@ -253,6 +263,10 @@ class WebRTCServer:
         self.observers = list(observers)
         self.sessions: dict[str, WebRTCSession] = {}
         self._runner: web.AppRunner | None = None
+        #: counts and caps every TCP connection, closes ones whose headers do not arrive in time
+        self.guard = ConnectionGuard(connections)
+        self.keepalive_timeout = keepalive_timeout
+        self._listener: asyncio.Server | None = None
         if allow_loopback:
             allow_loopback_candidates()
 
@@ -271,12 +285,16 @@ class WebRTCServer:
 
     async def serve(self, host: str = "127.0.0.1", port: int = 7860) -> str:
         """Start listening; returns the page's URL (port 0 picks a free port)."""
-        self._runner = web.AppRunner(self.app(), access_log=None)
+        loop = asyncio.get_running_loop()
+        quiet_accept_errors(loop)
+        self._runner = web.AppRunner(self.app(), access_log=None, keepalive_timeout=self.keepalive_timeout)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
+        assert self._runner.server is not None
+        # not web.TCPSite: the guard wraps aiohttp's protocol factory to cap and time out connections
+        self._listener = await loop.create_server(
+            self.guard.factory(self._runner.server), host, port, backlog=512
+        )
+        sockets: Sequence[Any] = self._listener.sockets or ()
         if sockets:
             port = sockets[0].getsockname()[1]
         return f"http://{host}:{port}/"
@@ -284,6 +302,9 @@ class WebRTCServer:
     async def close(self) -> None:
         """Close every session and stop listening."""
         await self.close_sessions()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -318,7 +339,12 @@ class WebRTCServer:
         return web.json_response({"iceServers": self.ice_servers})
 
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"sessions": len(self.sessions), "max_sessions": self.max_sessions})
+        body = {
+            "sessions": len(self.sessions),
+            "max_sessions": self.max_sessions,
+            "connections": self.guard.open,
+        }
+        return web.json_response(body)
 
     async def _offer(self, request: web.Request) -> web.Response:
         try:
@@ -393,6 +419,8 @@ def _parse_offer(body: bytes) -> Any:
         data = json.loads(body)
     except ValueError:
         raise OfferError('the body is not JSON; send {"sdp": "...", "type": "offer"}') from None
+    except RecursionError:  # '[' * 30000: nested deeper than the parser's stack
+        raise OfferError('the body is nested too deeply; send {"sdp": "...", "type": "offer"}') from None
     if not isinstance(data, dict) or not isinstance(data.get("sdp"), str) or data.get("type") != "offer":
         raise OfferError('expected {"sdp": "<SDP text>", "type": "offer"}')
     sdp: str = data["sdp"]

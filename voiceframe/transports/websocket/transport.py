@@ -5,12 +5,15 @@ serializer and pushes audio (converted to the pipeline rate) and DTMF into the p
 to the output. :class:`WebSocketOutput` sends each paced audio chunk through the link's bounded queue.
 
 **Playout confirmation with marks** (Twilio; the raw protocol when the client asks for it). Our pacing
-says when audio *left*; only the client knows when it was *played*. So when playout reaches a word (or a
-frame queued behind audio) the output sends a mark right after the audio containing it and holds the
+says when audio *left*; only the client knows when it was *played*. So when the output writes the audio
+holding a word (or the audio a frame is queued behind) it sends a mark right after it and holds the
 frame; when the client echoes that mark, the frame and everything held before it is released (the
-assistant aggregator commits the word). On an interruption the output sends ``clear`` and drops every
-held word: Twilio echoes all pending marks after a ``clear`` whether or not they played, so echoes of
-marks sent before the ``clear`` are ignored. The context therefore holds only words whose marks came back
+assistant aggregator commits the word). Audio goes out ``send_ahead`` seconds before it plays (the
+client's buffer against network and scheduling jitter); the marks ride in the stream with it, so the
+lead changes when a word is *sent*, never when it counts as heard. On an interruption the output sends
+``clear`` and drops every held word (``clear`` also drops what the client holds, the lead included):
+Twilio echoes all pending marks after a ``clear`` whether or not they played, so echoes of marks sent
+before the ``clear`` are ignored. The context therefore holds only words whose marks came back
 before the user interrupted: it errs toward "not heard" by at most one network round trip.
 """
 
@@ -40,6 +43,12 @@ from voiceframe.transports.serializers.base import (
     Serializer,
     StopIn,
 )
+from voiceframe.transports.websocket.budget import (
+    CLOSE_OVER_BUDGET,
+    YIELD_EVERY,
+    BudgetExceeded,
+    InboundBudget,
+)
 from voiceframe.transports.websocket.link import WebSocketLink
 
 __all__ = ["WebSocketInput", "WebSocketOutput", "WebSocketTransport"]
@@ -61,10 +70,14 @@ class WebSocketOutput(OutputTransport):
         send_ahead: float = 0.0,
         name: str | None = None,
     ) -> None:
-        # with marks (Twilio) what was heard is what the client confirms: audio is sent at playout time,
-        # or marks would come back late and undercount the heard words
+        # with marks (Twilio) what was heard is what the client confirms: each mark is written right
+        # after the audio holding its word, so it marks the exact heard position however far ahead of
+        # playout that audio is sent
         super().__init__(
-            chunk_seconds=chunk_seconds, send_ahead=0.0 if serializer.marks else send_ahead, name=name
+            chunk_seconds=chunk_seconds,
+            send_ahead=send_ahead,
+            confirmed_playout=serializer.marks,
+            name=name,
         )
         self.link = link
         self.serializer = serializer
@@ -184,23 +197,37 @@ class WebSocketInput(InputTransport):
         self.serializer = serializer
         self.output = output
         self.dtmf: list[str] = []
+        #: what the client may send (the server sets its configured limits)
+        self.budget = InboundBudget()
 
     async def on_start(self, frame: StartFrame) -> None:
         await super().on_start(frame)
         self.create_task(self._read(), name=f"{self.name}:reader")
 
     async def _read(self) -> None:
-        link = self.link
+        link, budget = self.link, self.budget
+        since_yield = 0
         while not link.ended.is_set():
             message = await link.receive()
             if message is None:
                 link.end(1000, "client disconnected")
                 return
+            since_yield += 1
+            if since_yield >= YIELD_EVERY:
+                # a burst that is already buffered would otherwise be digested in one go: give the loop
+                # to the other sessions between slices
+                since_yield = 0
+                await asyncio.sleep(0)
             try:
                 event = self.serializer.decode(message)
                 if isinstance(event, AudioIn):
+                    budget.charge_audio(
+                        len(event.pcm) / (2 * max(event.num_channels, 1) * max(event.sample_rate, 1))
+                    )
                     await self.push_audio(event.pcm, event.sample_rate, event.num_channels)
-                elif isinstance(event, MarkIn):
+                    continue
+                budget.charge_message()
+                if isinstance(event, MarkIn):
                     await self.output.confirm(event.name)
                 elif isinstance(event, DTMFIn):
                     self.dtmf.append(event.digit)
@@ -208,11 +235,15 @@ class WebSocketInput(InputTransport):
                 elif isinstance(event, StopIn):
                     link.end(1000, event.reason)
                     return
+            except BudgetExceeded as exc:
+                link.end(CLOSE_OVER_BUDGET, str(exc))
+                return
             except ProtocolError as exc:
                 link.end(exc.code, str(exc))
                 return
             except ValueError as exc:  # audio the input transport refuses, a bad DTMF digit
-                link.end(1008, str(exc))
+                # the reason goes to the client: say what it sent, not which processor refused it
+                link.end(1008, f"bad input: {str(exc).removeprefix(f'{self.name}: ')}")
                 return
 
 
