@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from voiceframe.audio.g711 import ulaw_decode, ulaw_encode
 from voiceframe.audio.resample import StreamResampler
 from voiceframe.frames import OutputAudioRawFrame
+from voiceframe.log import logger
 from voiceframe.transports.serializers.base import (
     CLOSE_INVALID,
     CLOSE_UNSUPPORTED,
@@ -45,6 +46,8 @@ __all__ = ["TWILIO_RATE", "TwilioSerializer", "twiml_connect"]
 
 TWILIO_RATE = 8000
 _ENCODING = "audio/x-mulaw"
+#: the inbound events that belong to one stream: each must carry its streamSid
+_STREAM_EVENTS = ("media", "mark", "dtmf", "stop")
 
 
 def _field(data: dict[str, Any], key: str, event: str) -> dict[str, Any]:
@@ -64,6 +67,8 @@ class TwilioSerializer(Serializer):
         super().__init__()
         self.info.input_sample_rate = self.info.output_sample_rate = TWILIO_RATE
         self._resampler: StreamResampler | None = None
+        #: messages ignored because they carried another stream's SID (or none), by event
+        self.foreign_messages: dict[str, int] = {}
 
     @property
     def stream_sid(self) -> str:
@@ -101,6 +106,10 @@ class TwilioSerializer(Serializer):
     def decode(self, message: Message) -> ClientEvent | None:
         data = parse_json(message)
         event = data.get("event")
+        if event in _STREAM_EVENTS and data.get("streamSid") != self.info.stream_id:
+            # not this stream's: a misrouted or forged message must neither speak nor end the call
+            self._foreign(str(event), data.get("streamSid"))
+            return None
         if event == "media":
             media = _field(data, "media", "media")
             if media.get("track", "inbound") != "inbound":
@@ -128,6 +137,18 @@ class TwilioSerializer(Serializer):
         if not isinstance(event, str):
             raise ProtocolError("Twilio message without an 'event'", CLOSE_INVALID)
         return None  # an event added to the protocol later: ignore it, as Twilio's docs advise
+
+    def _foreign(self, event: str, sid: Any) -> None:
+        count = self.foreign_messages.get(event, 0)
+        self.foreign_messages[event] = count + 1
+        if count == 0:  # once per kind: a flood of them must not flood the log
+            logger.warning(
+                "Twilio stream {}: ignored a {!r} message for another stream ({}); further ones are "
+                "ignored silently (counted in foreign_messages)",
+                self.info.stream_id,
+                event,
+                repr(sid)[:40] if sid is not None else "no streamSid",
+            )
 
     # --------------------------------------------------------------------------------- outbound
 

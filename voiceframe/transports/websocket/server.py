@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl
 
 from voiceframe.log import logger
 from voiceframe.observe.observer import Observer
@@ -50,6 +50,8 @@ from voiceframe.transports.serializers.errors import (
 )
 from voiceframe.transports.serializers.raw import RawSerializer
 from voiceframe.transports.serializers.twilio import TwilioSerializer, twiml_connect
+from voiceframe.transports.twilio_signature import SIGNATURE_HEADER
+from voiceframe.transports.websocket.auth import Authenticator, ServerAuth, StreamGrant, signed_urls
 from voiceframe.transports.websocket.events import ClientEvents
 from voiceframe.transports.websocket.link import WebSocketLink
 from voiceframe.transports.websocket.transport import WebSocketTransport
@@ -108,6 +110,7 @@ class VoiceServer:
         observers: Callable[[WebSocketTransport], Sequence[Observer]] | None = None,
         client_events: bool = True,
         build_in_thread: bool = True,
+        auth: ServerAuth | None = None,
     ) -> None:
         self.bot_factory = bot_factory
         self.host, self.port = host, port
@@ -117,6 +120,10 @@ class VoiceServer:
         self.observers = observers
         self.client_events = client_events
         self.build_in_thread = build_in_thread
+        #: who may open a session (Twilio signatures, raw tokens, signed URLs): see ``auth.py``
+        self.auth = Authenticator(auth or ServerAuth())
+        #: requests refused by authentication (HTTP 403)
+        self.auth_refused = 0
         self.sessions: dict[str, Session] = {}
         self.refused = 0
         #: (session id, close code, reason) of recent sessions, newest last
@@ -196,6 +203,8 @@ class VoiceServer:
             routes=[
                 WebSocketRoute("/ws", lambda ws: self._session(ws, RawSerializer)),
                 WebSocketRoute("/twilio", lambda ws: self._session(ws, TwilioSerializer)),
+                # the per-call stream URL /twiml answers with when Twilio signatures are checked
+                WebSocketRoute("/twilio/{token}", lambda ws: self._session(ws, TwilioSerializer)),
                 Route("/twiml", self._twiml, methods=["GET", "POST"]),
                 Route("/health", self._health),
             ]
@@ -215,6 +224,15 @@ class VoiceServer:
         if request.method == "POST":
             body = (await request.body())[:16384].decode("utf-8", "replace")
             fields.update({k: v[0] for k, v in parse_qs(body).items()})
+        stream_path = "/twilio"
+        if self.auth.twilio:
+            posted = parse_qsl(body, keep_blank_values=True) if request.method == "POST" else []
+            urls = signed_urls(str(request.url), request.headers.get("host"), self._http_base(), _HTTP)
+            refused = self.auth.check_twiml(urls, posted, request.headers.get(SIGNATURE_HEADER))
+            if refused is not None:
+                self._refused_auth("/twiml", request, refused)
+                return Response(f"403 Forbidden: {refused}\n", status_code=403, media_type="text/plain")
+            stream_path = f"/twilio/{self.auth.mint_stream_token(fields.get('CallSid', ''))}"
         if len(self.sessions) >= self.limits.max_sessions:
             # a 5xx would make Twilio play its generic "application error": tell the caller instead
             busy = (
@@ -228,11 +246,36 @@ class VoiceServer:
             scheme = "wss" if request.url.scheme == "https" else "ws"
             base = f"{scheme}://{request.headers.get('host', f'{self.host}:{self.port}')}"
         params = {k: fields[v] for k, v in (("from", "From"), ("to", "To")) if fields.get(v)}
-        return Response(twiml_connect(f"{base}/twilio", params), media_type="application/xml")
+        return Response(twiml_connect(f"{base}{stream_path}", params), media_type="application/xml")
+
+    def _http_base(self) -> str | None:
+        if not self.public_url:
+            return None
+        return self.public_url.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
+
+    def _authorize(self, ws: Any, serializer_type: type[Serializer]) -> tuple[StreamGrant | None, str | None]:
+        """Whether this upgrade may open a session: (the Twilio call it is for, why it is refused)."""
+        if serializer_type is TwilioSerializer:
+            if not self.auth.twilio:
+                return None, None
+            urls = signed_urls(str(ws.url), ws.headers.get("host"), self.public_url, _WS)
+            token = ws.path_params.get("token")
+            return self.auth.check_twilio_upgrade(urls, token, ws.headers.get(SIGNATURE_HEADER))
+        return None, self.auth.check_raw(ws.url.path, ws.url.query, ws.headers)
+
+    def _refused_auth(self, route: str, request: Any, reason: str) -> None:
+        self.auth_refused += 1
+        client = f"{request.client.host}:{request.client.port}" if request.client else "?"
+        logger.warning("refused {} from {} (403): {}", route, client, reason)
 
     # ---------------------------------------------------------------------------------- sessions
 
     async def _session(self, ws: Any, serializer_type: type[Serializer]) -> None:
+        grant, refused = self._authorize(ws, serializer_type)
+        if refused is not None:
+            self._refused_auth("/ws" if serializer_type is RawSerializer else "/twilio", ws, refused)
+            await _deny(ws, refused)
+            return
         sid = f"ws-{next(_ids)}"
         serializer = RawSerializer(session_id=sid) if serializer_type is RawSerializer else serializer_type()
         if len(self.sessions) >= self.limits.max_sessions:
@@ -259,6 +302,12 @@ class VoiceServer:
         try:
             await ws.accept()
             if not await self._handshake(ws, link, serializer):
+                return
+            if grant is not None and grant.call_sid != serializer.info.call_id:
+                # a token minted for one call does not open another call's stream
+                reason = "the stream's callSid is not the call its stream URL was issued for"
+                self._refused_auth("/twilio", ws, reason)
+                link.end(1008, "stream not authorized for this call")
                 return
             transport = WebSocketTransport(
                 link,
@@ -431,3 +480,17 @@ def _abort(ws: Any) -> None:
     transport = getattr(protocol, "transport", None)
     if transport is not None:
         transport.abort()
+
+
+_HTTP = ("https", "http")
+_WS = ("wss", "ws", "https", "http")
+
+
+async def _deny(ws: Any, reason: str) -> None:
+    """Refuse a WebSocket upgrade with HTTP 403 and the reason as its body."""
+    from starlette.responses import PlainTextResponse
+
+    if "websocket.http.response" in ws.scope.get("extensions", {}):
+        await ws.send_denial_response(PlainTextResponse(f"403 Forbidden: {reason}\n", status_code=403))
+    else:  # a close before accept is answered 403 by the ASGI server
+        await ws.close(1008)
