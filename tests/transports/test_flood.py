@@ -1,0 +1,137 @@
+"""One client floods the WebSocket server; a concurrent normal call must not notice.
+
+The flooder sends ``start`` and then 5,000 raw audio messages (20 ms each: 100 s of audio) back to back
+from a thread of its own (so the flood does not run on the loop that measures). The normal call sends
+real-time audio with a marked chunk every 100 ms; the bot answers each marked chunk with audio, and the
+call measures the time from its send to the first answer, and WebSocket ping round trips. Its solo
+baseline is measured first, in the same test, on the same server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import threading
+from typing import Any
+
+import pytest
+
+from voiceframe.frames import Frame, InputAudioRawFrame, OutputAudioRawFrame, now
+from voiceframe.pipeline import Pipeline
+from voiceframe.processor import FrameDirection, FrameProcessor
+from voiceframe.transports.websocket import ServerLimits, VoiceServer, WebSocketTransport
+
+websockets = pytest.importorskip("websockets")
+from websockets.sync.client import connect as sync_connect  # noqa: E402
+
+RATE = 16000
+CHUNK = bytes(RATE // 50 * 2)  # 20 ms of silence
+MARKED = b"\x01\x01" + CHUNK[2:]  # 20 ms whose first sample is not 0: "answer me"
+
+
+class FakeAnswerer(FrameProcessor):
+    """Answers every marked input chunk with 20 ms of (marked) audio; passes everything else on."""
+
+    async def process(self, frame: Frame, direction: FrameDirection) -> None:
+        await self.push(frame, direction)
+        if isinstance(frame, InputAudioRawFrame) and frame.audio[:2] == b"\x01\x01":
+            await self.push(OutputAudioRawFrame(audio=MARKED, sample_rate=RATE))
+
+
+def answering_bot(transport: WebSocketTransport) -> Pipeline:
+    return Pipeline([transport.input(), FakeAnswerer(), transport.output()])
+
+
+async def measure_call(url: str, seconds: float) -> tuple[list[float], list[float]]:
+    """A normal call for ``seconds``: (reply latencies, ping round trips), in seconds."""
+    ws = await websockets.connect(url, max_size=None)
+    await ws.send(json.dumps({"type": "start", "sample_rate": RATE}))
+    assert json.loads(await ws.recv())["type"] == "started"
+    replies: list[float] = []
+    pings: list[float] = []
+    sent_at: list[float] = []
+
+    async def read() -> None:
+        async for msg in ws:
+            if isinstance(msg, bytes) and msg[:2] == b"\x01\x01" and sent_at:
+                replies.append(now() - sent_at.pop(0))
+
+    reader = asyncio.ensure_future(read())
+    t0 = now()
+    n = 0
+    while now() - t0 < seconds:
+        await asyncio.sleep(max(0.0, t0 + n * 0.02 - now()))
+        if n % 5 == 4:  # every 100 ms: a chunk that gets an answer
+            sent_at.append(now())
+            await ws.send(MARKED)
+        else:
+            await ws.send(CHUNK)
+        if n % 10 == 0:
+            p0 = now()
+            pong = await ws.ping()
+            await asyncio.wait_for(pong, 2.0)
+            pings.append(now() - p0)
+        n += 1
+    await ws.send(json.dumps({"type": "stop"}))
+    await asyncio.wait_for(reader, 5.0)
+    return replies, pings
+
+
+def flood(url: str, messages: int, result: dict[str, Any]) -> None:
+    """In a thread: start, then ``messages`` audio messages back to back; record how it was closed."""
+    try:
+        with sync_connect(url, max_size=None, open_timeout=5) as ws:
+            ws.send(json.dumps({"type": "start", "sample_rate": RATE}))
+            ws.recv(timeout=5)
+            sent = 0
+            try:
+                for _ in range(messages):
+                    ws.send(CHUNK)
+                    sent += 1
+                while True:
+                    ws.recv(timeout=5)  # the error event, then the close
+            except websockets.ConnectionClosed as exc:
+                result["close"] = (exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else None
+            result["sent"] = sent
+    except Exception as exc:  # pragma: no cover - reported by the assertion below
+        result["error"] = repr(exc)
+
+
+@pytest.mark.slow
+async def test_flood_does_not_delay_a_concurrent_call() -> None:
+    limits = ServerLimits(max_sessions=4, idle_timeout=None)
+    server = VoiceServer(answering_bot, port=0, limits=limits)
+    await server.start()
+    try:
+        url = f"{server.url}/ws"
+        base_replies, base_pings = await measure_call(url, 1.5)
+
+        result: dict[str, Any] = {}
+        flooder = threading.Thread(target=flood, args=(url, 5000, result), daemon=True)
+        call = asyncio.ensure_future(measure_call(url, 2.0))
+        await asyncio.sleep(0.3)  # the call is under way when the flood starts
+        flooder.start()
+        flood_replies, flood_pings = await call
+        await asyncio.to_thread(flooder.join, 10)
+
+        print(
+            f"\nreply latency ms: solo median {statistics.median(base_replies) * 1e3:.1f} "
+            f"max {max(base_replies) * 1e3:.1f}; with flood median "
+            f"{statistics.median(flood_replies) * 1e3:.1f} max {max(flood_replies) * 1e3:.1f}\n"
+            f"ping ms: solo max {max(base_pings) * 1e3:.1f}; with flood max {max(flood_pings) * 1e3:.1f}\n"
+            f"flooder: {result}"
+        )
+        assert "error" not in result, result
+        assert result.get("close") is not None
+        code, reason = result["close"]
+        assert code == 1008 and "faster than real time" in reason, result
+        assert result["sent"] < 5000 or code == 1008  # refused long before 100 s of audio was digested
+        assert len(flood_replies) >= 15 and len(base_replies) >= 10
+        assert max(flood_replies) <= max(base_replies) + 0.1
+        assert max(flood_pings) <= max(base_pings) + 0.1
+        closed = [c for c in server.closed if c[1] == 1008]
+        assert closed and "faster than real time" in closed[-1][2]
+        assert not server.sessions
+    finally:
+        await server.stop()
