@@ -243,9 +243,15 @@ async def test_validation_off_for_local_testing(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_validation_on_without_a_token_says_what_to_set() -> None:
-    auth = Authenticator(ServerAuth(twilio_auth_token=None, twilio=True))
     with pytest.raises(ValueError, match="set TWILIO_AUTH_TOKEN"):
-        auth.check_twiml(["https://x/twiml"], {}, "sig")
+        VoiceServer(quiet_bot, auth=ServerAuth(twilio_auth_token=None, twilio=True))
+    # a token minted by another process with the same Auth Token is accepted here
+    other = Authenticator(ServerAuth(twilio_auth_token=TOKEN))
+    here = Authenticator(ServerAuth(twilio_auth_token=TOKEN))
+    token = other.mint_stream_token("CA1")
+    url = f"wss://voice.example.org/twilio/{token}"
+    grant, refused = here.check_twilio_upgrade([url], token, twilio_signature(TOKEN, url))
+    assert refused is None and grant is not None and grant.call_sid == "CA1"
 
 
 # ------------------------------------------------------------------------------- raw protocol

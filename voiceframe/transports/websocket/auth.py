@@ -174,6 +174,8 @@ class Authenticator:
         self.config = config
         self.clock = clock  # wall-clock seconds: signed URLs carry Unix times
         self.guard = ReplayGuard(config.max_remembered)
+        if config.twilio_enabled:
+            self._twilio_token()  # a server told to check signatures without a key: say so at once
 
     # ------------------------------------------------------------------------------- Twilio
 
@@ -208,7 +210,11 @@ class Authenticator:
         return None
 
     def mint_stream_token(self, call_sid: str) -> str:
-        """A one-time path segment for the stream of the call ``call_sid``."""
+        """A one-time path segment for the stream of the call ``call_sid``.
+
+        For your own webhook: answer with ``twiml_connect(f"wss://<host>/twilio/{token}")``. Any
+        process with the same Auth Token (or ``url_secret``) mints tokens every server accepts.
+        """
         expires = int(self.clock() + self.config.stream_token_ttl) + 1
         nonce = secrets.token_urlsafe(12)
         mac = _mac(self._stream_secret(), "twilio-stream", call_sid, str(expires), nonce)
