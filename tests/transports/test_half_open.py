@@ -119,6 +119,16 @@ async def page_canary(port: int) -> None:
     assert status == 200 and b"<html" in body.lower()
 
 
+def start_server(script: str, log: Any) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as err:
+        return subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+
 @pytest.fixture(autouse=True)
 def enough_fds_here() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -133,13 +143,7 @@ async def test_half_open_requests_under_a_low_fd_limit(kind: str, tmp_path: Any)
     script = WEBSOCKET_SERVER if kind == "websocket" else WEBRTC_SERVER
     canary = websocket_canary if kind == "websocket" else page_canary
     log = tmp_path / "server.log"
-    with open(log, "wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", script],
-            stdout=subprocess.PIPE,
-            stderr=err,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    proc = start_server(script, log)
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
