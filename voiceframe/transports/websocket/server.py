@@ -31,14 +31,15 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 from urllib.parse import parse_qs, parse_qsl
 
 from voiceframe.log import logger
 from voiceframe.observe.observer import Observer
 from voiceframe.processor import FrameProcessor
 from voiceframe.task import PipelineParams, PipelineTask
+from voiceframe.transports.http_guard import ConnectionGuard, ConnectionLimits, quiet_accept_errors
 from voiceframe.transports.serializers.base import Message, ProtocolError, Serializer
 from voiceframe.transports.serializers.errors import (
     BUSY,
@@ -52,6 +53,7 @@ from voiceframe.transports.serializers.raw import RawSerializer
 from voiceframe.transports.serializers.twilio import TwilioSerializer, twiml_connect
 from voiceframe.transports.twilio_signature import SIGNATURE_HEADER
 from voiceframe.transports.websocket.auth import Authenticator, ServerAuth, StreamGrant, signed_urls
+from voiceframe.transports.websocket.budget import BudgetLimits, InboundBudget
 from voiceframe.transports.websocket.events import ClientEvents
 from voiceframe.transports.websocket.link import WebSocketLink
 from voiceframe.transports.websocket.transport import WebSocketTransport
@@ -81,6 +83,13 @@ class ServerLimits:
     #: raw-protocol audio is sent this far ahead of playout (the client buffers it; a server stall
     #: shorter than this is not heard; ``clear`` drops it on an interruption). Twilio: always 0.
     send_ahead: float = 0.1
+    #: per-session inbound budget: audio at most real time plus a burst, a bounded message rate
+    budget: BudgetLimits = field(default_factory=BudgetLimits)
+    #: TCP connection caps (global, per IP) and the header deadline, for every socket including
+    #: half-open ones that never become sessions
+    connections: ConnectionLimits = field(default_factory=ConnectionLimits)
+    #: seconds an idle HTTP keep-alive connection is kept
+    keep_alive_timeout: int = 5
 
 
 @dataclass(slots=True)
@@ -131,6 +140,8 @@ class VoiceServer:
         self.app = self._make_app()
         self._server: Any = None
         self._serving: asyncio.Task[None] | None = None
+        #: counts and caps every TCP connection (see :mod:`voiceframe.transports.http_guard`)
+        self.guard = ConnectionGuard(self.limits.connections)
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -141,7 +152,12 @@ class VoiceServer:
     async def start(self) -> None:
         """Listen (port 0 picks a free port; :attr:`port` is then the real one)."""
         import uvicorn
+        from uvicorn.protocols.http.h11_impl import H11Protocol
 
+        from voiceframe.transports.websocket.quiet_logs import install_uvicorn_filters
+
+        install_uvicorn_filters()
+        quiet_accept_errors(asyncio.get_running_loop())
         sock = self._listen()
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
@@ -150,6 +166,8 @@ class VoiceServer:
             access_log=False,
             lifespan="off",
             ws="websockets-sansio",
+            http=cast(Any, self.guard.factory(H11Protocol)),
+            timeout_keep_alive=self.limits.keep_alive_timeout,
             ws_max_size=self.limits.max_message_bytes,
             ws_max_queue=self.limits.max_receive_queue,
             ws_per_message_deflate=False,  # audio does not compress; deflate would cost CPU per message
@@ -207,6 +225,9 @@ class VoiceServer:
                 WebSocketRoute("/twilio/{token}", lambda ws: self._session(ws, TwilioSerializer)),
                 Route("/twiml", self._twiml, methods=["GET", "POST"]),
                 Route("/health", self._health),
+                # a plain GET of a stream path: say it needs a WebSocket (a 404 suggests a wrong URL)
+                Route("/ws", _upgrade_required),
+                Route("/twilio", _upgrade_required),
             ]
         )
 
@@ -214,7 +235,12 @@ class VoiceServer:
         from starlette.responses import JSONResponse
 
         full = len(self.sessions) >= self.limits.max_sessions
-        body = {"sessions": len(self.sessions), "max_sessions": self.limits.max_sessions, "full": full}
+        body = {
+            "sessions": len(self.sessions),
+            "max_sessions": self.limits.max_sessions,
+            "full": full,
+            "connections": self.guard.open,
+        }
         return JSONResponse(body, status_code=503 if full else 200)
 
     async def _twiml(self, request: Any) -> Any:
@@ -243,7 +269,7 @@ class VoiceServer:
         if self.public_url:
             base = self.public_url.rstrip("/")
         else:
-            scheme = "wss" if request.url.scheme == "https" else "ws"
+            scheme = _stream_scheme(request)
             base = f"{scheme}://{request.headers.get('host', f'{self.host}:{self.port}')}"
         params = {k: fields[v] for k, v in (("from", "From"), ("to", "To")) if fields.get(v)}
         return Response(twiml_connect(f"{base}{stream_path}", params), media_type="application/xml")
@@ -291,7 +317,7 @@ class VoiceServer:
             await ws.close(CLOSE_TRY_AGAIN_LATER, reason)
             return
         link = WebSocketLink(
-            lambda: _receive(ws),
+            lambda: _receive(ws, link),
             lambda m: _send(ws, m),
             max_queue=self.limits.max_send_queue,
             send_timeout=self.limits.send_timeout,
@@ -317,6 +343,7 @@ class VoiceServer:
                 session_id=sid,
             )
             session.transport = transport
+            transport.ws_input.budget = InboundBudget(self.limits.budget)
             try:
                 task = session.task = await self._build_task(transport, sid)
             except Exception as exc:
@@ -380,7 +407,11 @@ class VoiceServer:
                         link.end(1000, "client disconnected before starting")
                         return False
                     for reply in serializer.handshake(message):
-                        await _send(ws, reply)
+                        try:
+                            await _send(ws, reply)
+                        except Exception:  # the caller hung up right after start: a normal end
+                            link.end(1000, "client disconnected while starting")
+                            return False
         except TimeoutError:
             link.end(1008, f"no start message within {self.limits.start_timeout} s")
             return False
@@ -426,14 +457,52 @@ class VoiceServer:
         return task
 
 
-async def _receive(ws: Any) -> Message | None:
+#: close codes uvicorn sends itself (the app only sees the disconnect), and what the client did
+_SERVER_SENT_CLOSES = {
+    1007: "a text message is not valid UTF-8",
+    1009: "a message is larger than the limit",
+}
+
+
+async def _receive(ws: Any, link: WebSocketLink) -> Message | None:
     message = await ws.receive()
     if message["type"] == "websocket.disconnect":
+        code = message.get("code")
+        if code in _SERVER_SENT_CLOSES:  # record the code the client was actually sent
+            link.end(code, _SERVER_SENT_CLOSES[code])
         return None
     text, data = message.get("text"), message.get("bytes")
     if text is not None:
         return str(text)
     return bytes(data) if data is not None else None
+
+
+async def _upgrade_required(request: Any) -> Any:
+    from starlette.responses import PlainTextResponse
+
+    return PlainTextResponse(
+        "this path is a WebSocket endpoint: connect with a WebSocket client (ws:// or wss://)\n",
+        status_code=426,
+        headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+    )
+
+
+def _stream_scheme(request: Any) -> str:
+    """``wss`` unless the request came over plain HTTP from this machine (Twilio accepts only wss).
+
+    Behind a TLS proxy the request reaches us as plain HTTP: a non-loopback client (the proxy, or
+    Twilio) gets ``wss``, and so does a loopback one whose proxy sends ``X-Forwarded-Proto: https``.
+    Set ``public_url`` to say exactly where the stream is.
+    """
+    if request.url.scheme in ("https", "wss"):
+        return "wss"
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    if forwarded in ("https", "wss"):
+        return "wss"
+    client = getattr(request, "client", None)
+    host = getattr(client, "host", "") or ""
+    loopback = host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
+    return "ws" if loopback else "wss"
 
 
 async def _send(ws: Any, message: Message) -> None:
