@@ -126,7 +126,10 @@ async def test_tts_settings_update_at_run_time_and_bad_update_is_reported() -> N
     )
     assert tts.settings.speed == 1.5
     [error] = result.errors
-    assert "unknown setting(s) sped; known settings: chunk_timeout, first_byte_timeout, sample_rate, speed, voice" in error.error
+    assert (
+        "unknown setting(s) sped; known settings: chunk_timeout, first_byte_timeout, sample_rate, speed, voice"
+        in error.error
+    )
 
 
 async def test_llm_streams_tokens_between_start_and_end_with_ttfb() -> None:

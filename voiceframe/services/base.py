@@ -157,8 +157,9 @@ class AIService(QueuedFrameProcessor):
         where = f" {context}" if context else ""
         await self.push_error(f"{self.name}{where}: {type(exc).__name__}: {exc}", fatal=fatal, exception=exc)
 
-    async def fail(self, exc: BaseException, *, context: str = "") -> None:
-        """Report a provider failure, and say the apology (if set) so the caller does not hear silence.
+    async def fail(self, exc: BaseException, *, context: str = "", then: Frame | None = None) -> None:
+        """Report a provider failure, push ``then`` (e.g. the end of the failed response), and say the
+        apology (if set) so the caller does not hear silence.
 
         A fatal failure with an apology is reported non-fatal and ends the session gracefully
         (``EndTaskFrame``): a cancel would cut the apology before it is heard.
@@ -167,11 +168,15 @@ class AIService(QueuedFrameProcessor):
 
         if not self.apology:
             await self.report(exc, context=context)
+            if then is not None:
+                await self.push(then)
             return
         fatal = isinstance(exc, ServiceError) and exc.fatal
         where = f" {context}" if context else ""
         message = f"{self.name}{where}: {type(exc).__name__}: {exc}"
         await self.push_error(message + ("; ending the session" if fatal else ""), exception=exc)
+        if then is not None:
+            await self.push(then)
         for frame in apology_frames(self.kind, self.apology):
             await self.push(frame)
         if fatal:

@@ -198,9 +198,9 @@ class FallbackService(ParallelPipeline):
         if nxt is None and self.apology:
             # the caller hears the apology instead of silence; a fatal failure ends the session after it
             await self.push(ErrorFrame(error=message, processor=self.name, exception=exception), UPSTREAM)
-            for frame in apology_frames(self.kind, self.apology):
-                await self.push(frame)
             await self._close_open_response()
+            for frame in apology_frames(self.kind, self.apology):
+                await super()._branch_output(self.active, frame, DOWNSTREAM)
             self._request = None
             if fatal:
                 await self.push(EndTaskFrame(reason=message), UPSTREAM)

@@ -125,7 +125,7 @@ def transport_error(exc: BaseException, where: str) -> ServiceError | None:
         return malformed(where, exc)
     if isinstance(exc, (AttributeError, KeyError, TypeError, IndexError)):
         # valid JSON of the wrong shape: the SDK's lazily built objects miss the fields we read
-        return malformed(where, exc)
+        return malformed(where, f"unexpected JSON shape ({exc})")
     return None
 
 

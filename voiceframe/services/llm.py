@@ -173,9 +173,9 @@ class LLMService(AIService):
                     )
             calls = assembler.calls()
         except Exception as exc:
-            # the end frame still goes out: TTS speaks the partial answer (and the apology, if any)
-            await self.fail(exc, context="streaming a response")
-            await self.push(LLMFullResponseEndFrame(response_id=response_id))
+            # the end frame still goes out, before any apology: TTS speaks the partial answer
+            end = LLMFullResponseEndFrame(response_id=response_id)
+            await self.fail(exc, context="streaming a response", then=end)
             return
         await self.metrics.stop_processing()
         await self.push(LLMFullResponseEndFrame(response_id=response_id))

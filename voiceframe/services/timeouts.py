@@ -44,8 +44,9 @@ async def timed(
             except TimeoutError:
                 if not deadline.expired():
                     raise  # the provider's own timeout, not ours
-                what = "the first byte" if first else "the next chunk"
-                raise ProviderTimeoutError(f"no {what} from {where} within {limit:g} s") from None
+                if first:
+                    raise ProviderTimeoutError(f"no first byte from {where} within {limit:g} s") from None
+                raise ProviderTimeoutError(f"{where} stalled mid-stream: nothing for {limit:g} s") from None
             first = False
             yield item
     finally:

@@ -203,7 +203,7 @@ async def test_malformed_event_is_an_error_and_does_not_hang(server: FakeAnthrop
     server.messages.append(MessageScript(text=["fine"]))
     result = await run(AnthropicLLMService(base_url=server.base_url), [ask(), ask()])
     [error] = result.errors
-    assert "malformed data from" in error.error
+    assert "malformed response from" in error.error
     assert texts(result.downstream) == ["a", "fine"]
 
 

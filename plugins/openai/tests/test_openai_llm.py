@@ -212,7 +212,7 @@ async def test_malformed_chunk_is_an_error_and_does_not_hang(server: FakeOpenAIS
     llm = OpenAILLMService(base_url=server.base_url)
     result = await asyncio.wait_for(run(llm, [ask(), ask()]), 5.0)
     [error] = result.errors
-    assert "malformed data from" in error.error
+    assert "malformed response from" in error.error
     assert texts(result.downstream) == ["a", "fine"]
 
 

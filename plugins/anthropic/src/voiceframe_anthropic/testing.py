@@ -29,6 +29,7 @@ __all__ = [
     "DropScript",
     "ErrorScript",
     "FakeAnthropicServer",
+    "HangScript",
     "MessageScript",
     "SeenRequest",
     "ToolUseScript",
@@ -57,6 +58,10 @@ class MessageScript:
     drop_after: int | None = None
     #: send a data line that is not JSON after this many events
     malformed_after: int | None = None
+    #: send an event that is valid JSON of the wrong shape (a ``delta`` that is a number)
+    wrong_shape_after: int | None = None
+    #: stop sending after this many events and keep the connection open (a hung stream)
+    hang_after: int | None = None
     #: send an SSE ``error`` event (e.g. overloaded_error) after this many events, then end
     error_after: int | None = None
     error_type: str = "overloaded_error"
@@ -78,7 +83,15 @@ class DropScript:
     """Close the connection before sending any response."""
 
 
-Script = MessageScript | ErrorScript | DropScript
+@dataclass
+class HangScript:
+    """Read the request and never answer (no status line, no headers) until the client goes away."""
+
+
+#: how long a hung response lasts at most, so a test that forgets its client still ends
+HANG_SECONDS = 60.0
+
+Script = MessageScript | ErrorScript | DropScript | HangScript
 
 
 @dataclass
@@ -178,6 +191,14 @@ class FakeAnthropicServer(LocalServer):
             if request.transport is not None:
                 request.transport.close()
             return web.Response(status=500)  # never reaches the client
+        if isinstance(script, HangScript):
+            try:
+                await asyncio.sleep(HANG_SECONDS)
+            except asyncio.CancelledError:
+                seen.disconnected_at = time.perf_counter()
+                self._disconnect.set()
+                raise
+            return web.Response(status=504)
         mid = f"msg_local{next(self._ids):06d}"
         if not body.get("stream"):
             seen.completed = True
@@ -197,6 +218,10 @@ class FakeAnthropicServer(LocalServer):
             parts.insert(
                 script.malformed_after, b'event: content_block_delta\ndata: {"type": "content_bl\n\n'
             )
+        if script.wrong_shape_after is not None:
+            data = b'{"type": "content_block_delta", "index": 0, "delta": 7}'
+            wrong = b"event: content_block_delta\ndata: " + data + b"\n\n"
+            parts.insert(script.wrong_shape_after, wrong)
         resp = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
@@ -210,6 +235,8 @@ class FakeAnthropicServer(LocalServer):
                 wait = script.delay + (script.first_delay if n == 0 else 0.0)
                 if wait:
                     await asyncio.sleep(wait)
+                if script.hang_after is not None and n == script.hang_after:
+                    await asyncio.sleep(HANG_SECONDS)
                 if script.drop_after is not None and n == script.drop_after:
                     if request.transport is not None:
                         request.transport.close()

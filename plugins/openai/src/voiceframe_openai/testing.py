@@ -38,6 +38,7 @@ __all__ = [
     "DropScript",
     "ErrorScript",
     "FakeOpenAIServer",
+    "HangScript",
     "SeenRequest",
     "SpeechScript",
     "ToolCallScript",
@@ -71,6 +72,10 @@ class ChatScript:
     drop_after: int | None = None
     #: send a data line that is not JSON after this many chunks
     malformed_after: int | None = None
+    #: send a chunk that is valid JSON of the wrong shape (a ``delta`` that is a number) after this many
+    wrong_shape_after: int | None = None
+    #: stop sending after this many chunks and keep the connection open (a hung stream)
+    hang_after: int | None = None
 
 
 @dataclass
@@ -90,6 +95,15 @@ class DropScript:
 
 
 @dataclass
+class HangScript:
+    """Read the request and never answer (no status line, no headers) until the client goes away."""
+
+
+#: how long a hung response lasts at most, so a test that forgets its client still ends
+HANG_SECONDS = 60.0
+
+
+@dataclass
 class SpeechScript:
     """Speech audio: a 220 Hz tone of ``seconds`` (default 60 ms per character) in chunks."""
 
@@ -98,6 +112,8 @@ class SpeechScript:
     delay: float = 0.0
     first_delay: float = 0.0
     drop_after: int | None = None
+    #: stop sending after this many chunks and keep the connection open (a hung stream)
+    hang_after: int | None = None
 
 
 @dataclass
@@ -106,7 +122,7 @@ class TranscriptionScript:
     delay: float = 0.0
 
 
-Script = ChatScript | SpeechScript | TranscriptionScript | ErrorScript | DropScript
+Script = ChatScript | SpeechScript | TranscriptionScript | ErrorScript | DropScript | HangScript
 
 
 @dataclass
@@ -220,6 +236,15 @@ class FakeOpenAIServer(LocalServer):
             request.transport.close()
         return web.Response(status=500)  # never reaches the client
 
+    async def _hang(self, request: web.Request, seen: SeenRequest) -> web.Response:
+        try:
+            await asyncio.sleep(HANG_SECONDS)
+        except asyncio.CancelledError:
+            seen.disconnected_at = time.perf_counter()
+            self._disconnect.set()
+            raise
+        return self._drop(request)
+
     async def _json(self, request: web.Request, seen: SeenRequest) -> dict[str, Any] | web.Response:
         try:
             body = await request.json()
@@ -239,6 +264,7 @@ class FakeOpenAIServer(LocalServer):
         delay: float,
         first_delay: float,
         drop_after: int | None,
+        hang_after: int | None = None,
     ) -> web.StreamResponse:
         """Write ``parts`` with delays; ``None`` is a malformed line. Notes a client that goes away."""
         try:
@@ -247,6 +273,8 @@ class FakeOpenAIServer(LocalServer):
                 wait = delay + (first_delay if n == 0 else 0.0)
                 if wait:
                     await asyncio.sleep(wait)
+                if hang_after is not None and n == hang_after:
+                    await asyncio.sleep(HANG_SECONDS)
                 if drop_after is not None and n == drop_after:
                     return self._drop(request)
                 await resp.write(
@@ -291,6 +319,8 @@ class FakeOpenAIServer(LocalServer):
             return self._error(seen, script)
         if isinstance(script, DropScript):
             return self._drop(request)
+        if isinstance(script, HangScript):
+            return await self._hang(request, seen)
         assert isinstance(script, ChatScript), f"not a chat script: {script!r}"
         cid = f"chatcmpl-local{next(self._ids)}"
         model = str(body["model"])
@@ -301,6 +331,9 @@ class FakeOpenAIServer(LocalServer):
         parts: list[bytes | None] = [sse(e) for e in chat_events(cid, model, script, include_usage)]
         if script.malformed_after is not None:
             parts.insert(script.malformed_after, None)
+        if script.wrong_shape_after is not None:
+            wrong = {"id": cid, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": 7}]}
+            parts.insert(script.wrong_shape_after, sse(wrong))
         parts.append(sse("[DONE]"))
         resp = web.StreamResponse(
             headers={
@@ -310,7 +343,14 @@ class FakeOpenAIServer(LocalServer):
             }
         )
         return await self._stream(
-            request, seen, resp, parts, script.delay, script.first_delay, script.drop_after
+            request,
+            seen,
+            resp,
+            parts,
+            script.delay,
+            script.first_delay,
+            script.drop_after,
+            script.hang_after,
         )
 
     def _headers(self) -> dict[str, str]:
@@ -343,6 +383,8 @@ class FakeOpenAIServer(LocalServer):
             return self._error(seen, script)
         if isinstance(script, DropScript):
             return self._drop(request)
+        if isinstance(script, HangScript):
+            return await self._hang(request, seen)
         assert isinstance(script, SpeechScript), f"not a speech script: {script!r}"
         pcm = tone(script.seconds if script.seconds is not None else 0.06 * len(text), PCM_RATE, 220.0)
         step = 2 * int(PCM_RATE * script.chunk_seconds)
@@ -353,7 +395,14 @@ class FakeOpenAIServer(LocalServer):
             headers={"Content-Type": "audio/pcm" if fmt == "pcm" else "audio/wav", **self._headers()}
         )
         return await self._stream(
-            request, seen, resp, parts, script.delay, script.first_delay, script.drop_after
+            request,
+            seen,
+            resp,
+            parts,
+            script.delay,
+            script.first_delay,
+            script.drop_after,
+            script.hang_after,
         )
 
     # ------------------------------------------------------------------------ transcriptions
@@ -401,6 +450,8 @@ class FakeOpenAIServer(LocalServer):
             return self._error(seen, script)
         if isinstance(script, DropScript):
             return self._drop(request)
+        if isinstance(script, HangScript):
+            return await self._hang(request, seen)
         assert isinstance(script, TranscriptionScript), f"not a transcription script: {script!r}"
         if script.delay:
             await asyncio.sleep(script.delay)
