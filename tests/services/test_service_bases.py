@@ -127,7 +127,8 @@ async def test_tts_settings_update_at_run_time_and_bad_update_is_reported() -> N
     assert tts.settings.speed == 1.5
     [error] = result.errors
     assert (
-        "unknown setting(s) sped; known settings: chunk_timeout, first_byte_timeout, sample_rate, speed, voice"
+        "unknown setting(s) sped; known settings: "
+        "chunk_timeout, first_byte_timeout, sample_rate, speed, voice"
         in error.error
     )
 
