@@ -2,8 +2,9 @@
 
 :class:`OutputTransport` takes audio (``OutputAudioRawFrame``, ``TTSAudioRawFrame``), re-chunks it
 (20 ms by default), and hands each chunk to :meth:`OutputTransport.write_audio` exactly when it is
-due on the pipeline clock, so the sink never holds more than a chunk and an interruption stops the
-bot within one chunk. Subclasses (websocket, WebRTC, file) override two methods:
+due on the pipeline clock (``send_ahead`` earlier, see below), so the sink never holds more than a
+chunk plus the lead and an interruption stops the bot within one chunk. Subclasses (websocket,
+WebRTC, file) override two methods:
 
 * ``async write_audio(chunk)``: send one chunk (an ``OutputAudioRawFrame`` whose ``pts`` is the
   pipeline-clock time it starts playing). Called in order, at real-time pace.
@@ -20,6 +21,13 @@ arrived before or after its audio. A word with ``pts=None`` (a TTS without times
 estimated from the context's audio duration and character counts. A released word has been heard:
 it is marked uninterruptible, so no queue or epoch check after the transport can drop it, and an
 assistant aggregator placed after the transport commits exactly the heard words.
+
+**Send-ahead.** With ``send_ahead`` each chunk is written that long before its ``pts`` (the client's
+buffer: a stall shorter than that is not heard), and ``clear()`` must drop what the client holds.
+Words and frames still follow the playout clock, unless the subclass says the client confirms playout
+(``confirmed_playout=True``: Twilio marks): then :meth:`OutputTransport.playout_reached` is called when
+the audio before a word is *written*, in stream order, so a mark sent at that moment sits at the
+word's exact position in the stream, and the word counts as heard only when the client echoes it.
 
 Other data and control frames (``LLMFullResponseStartFrame``/``EndFrame``, ``TTSStartedFrame``/
 ``StoppedFrame``, ...) leave when the audio queued before them has played, so they stay in order
@@ -68,6 +76,9 @@ _MAX_CLOSED_CONTEXTS = 64
 # a timer may fire this much before its deadline (clock resolution, virtual time rounding): treat
 # what is due that soon as due now, or the player would spin on a timer that fires "early"
 _EPS = 1e-6
+# a word that starts exactly where a chunk starts is in that chunk, and whatever marks its playout must
+# follow that chunk; sums of clock times may put the word a rounding error (far below this) earlier
+_WORD_AFTER = 1e-7
 
 
 @dataclass(slots=True)
@@ -119,6 +130,7 @@ class OutputTransport(FrameProcessor):
         chunk_seconds: float = 0.02,
         stop_gap: float = 0.35,
         send_ahead: float = 0.0,
+        confirmed_playout: bool = False,
         push_audio_downstream: bool = False,
         name: str | None = None,
     ) -> None:
@@ -133,6 +145,12 @@ class OutputTransport(FrameProcessor):
         #: a server stall shorter than this is not heard); words, frames and speaking state still follow
         #: the real playout time, and clear() drops what the client holds
         self.send_ahead = send_ahead
+        #: with ``confirmed_playout`` the client tells the subclass when audio has played (marks): then a
+        #: word or queued frame reaches :meth:`playout_reached` when the audio before it is *written*,
+        #: send_ahead early, so the subclass can put its mark at exactly that point of the stream and
+        #: release the frame on the echo; without it, words follow the playout clock
+        self.confirmed_playout = confirmed_playout
+        self._mark_lead = send_ahead if confirmed_playout else 0.0
         #: pacing quality: chunks in the middle of a sentence (TTS context) written after their playout
         #: time (an audible gap for a client with no more buffer than the send-ahead), and the worst
         #: such delay in seconds. The first chunk after silence cannot be late: it sets the time.
@@ -167,7 +185,7 @@ class OutputTransport(FrameProcessor):
     # ----------------------------------------------------------------------------- the sink seam
 
     async def write_audio(self, chunk: OutputAudioRawFrame) -> None:
-        """Send one chunk to the client; called when it is due (``chunk.pts``). Override this."""
+        """Send one chunk to the client; called ``send_ahead`` before it is due (``chunk.pts``)."""
 
     async def clear(self) -> None:
         """The user interrupted: tell the client to drop any audio it has buffered. Override this."""
@@ -178,7 +196,8 @@ class OutputTransport(FrameProcessor):
     async def playout_reached(self, frame: Frame, direction: FrameDirection) -> None:
         """Playout has reached ``frame`` (a word, or a frame queued behind audio): pass it on.
 
-        Override to hold frames until the client confirms it played the audio before them (Twilio
+        With ``confirmed_playout``, called instead as soon as the audio before ``frame`` has been
+        written: override to hold frames until the client confirms it played that audio (Twilio
         ``mark`` echoes), then call :meth:`release`; frames never released were never heard.
         """
         await self.release(frame, direction)
@@ -220,7 +239,7 @@ class OutputTransport(FrameProcessor):
         for ctx in self._contexts.values():
             if ctx.estimated and ctx.segments:
                 for offset, word in ctx.estimate(ctx.audio):
-                    when = ctx.time_of(offset)
+                    when = ctx.time_of(offset) - self._mark_lead
                     if when <= t:
                         due.append((when, next(self._seq), _WORD, word))
                 ctx.estimated.clear()
@@ -336,7 +355,7 @@ class OutputTransport(FrameProcessor):
             heapq.heappush(ctx.pending, (frame.pts, next(self._seq), frame))
 
     def _schedule_word(self, when: float, frame: TTSTextFrame) -> None:
-        heapq.heappush(self._heap, (when, next(self._seq), _WORD, frame))
+        heapq.heappush(self._heap, (when - self._mark_lead + _WORD_AFTER, next(self._seq), _WORD, frame))
 
     def _take_frame(self, frame: Frame, direction: FrameDirection) -> None:
         self._flush_chunk()
@@ -351,7 +370,7 @@ class OutputTransport(FrameProcessor):
             ctx = self._contexts.get(frame.context_id)
             if ctx is not None:
                 self._settle_context(ctx)
-        start = max(now(), self._tail)
+        start = max(now(), self._tail) - self._mark_lead
         heapq.heappush(self._heap, (start, next(self._seq), _FRAME, (frame, direction)))
 
     def _settle_context(self, ctx: _Context) -> None:
