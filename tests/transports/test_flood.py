@@ -2,8 +2,10 @@
 
 The flooder sends ``start`` and then 5,000 raw audio messages (20 ms each: 100 s of audio) back to back
 from a thread of its own (so the flood does not run on the loop that measures). The normal call sends
-real-time audio with a marked chunk every 100 ms; the bot answers each marked chunk with audio, and the
-call measures the time from its send to the first answer, and WebSocket ping round trips. Its solo
+real-time audio with a marked chunk every 100 ms; the bot spends 1 ms of CPU per chunk (what a
+recognizer costs: without a budget the flood is 5 s of CPU on the shared loop) and answers each marked
+chunk with audio; the call measures the time from its send to the first answer, and WebSocket ping
+round trips (without the budget the flood delays them by 100-200 ms here). Its solo
 baseline is measured first, in the same test, on the same server.
 """
 
@@ -13,6 +15,7 @@ import asyncio
 import json
 import statistics
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -30,10 +33,19 @@ CHUNK = bytes(RATE // 50 * 2)  # 20 ms of silence
 MARKED = b"\x01\x01" + CHUNK[2:]  # 20 ms whose first sample is not 0: "answer me"
 
 
+#: CPU seconds a speech recognizer spends on the loop per 20 ms chunk (pocketsphinx: 2-3 ms)
+RECOGNIZER_COST = 0.001
+
+
 class FakeAnswerer(FrameProcessor):
-    """Answers every marked input chunk with 20 ms of (marked) audio; passes everything else on."""
+    """A recognizer's CPU cost per input chunk (on the loop, as a real one costs it), and an answer to
+    every marked chunk: 20 ms of (marked) audio. Passes everything else on."""
 
     async def process(self, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, InputAudioRawFrame):
+            busy_until = time.perf_counter() + RECOGNIZER_COST
+            while time.perf_counter() < busy_until:
+                pass
         await self.push(frame, direction)
         if isinstance(frame, InputAudioRawFrame) and frame.audio[:2] == b"\x01\x01":
             await self.push(OutputAudioRawFrame(audio=MARKED, sample_rate=RATE))

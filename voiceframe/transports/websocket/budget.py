@@ -7,8 +7,10 @@ network jitter) and one on messages (marks, DTMF, events). A client over either 
 (:data:`CLOSE_OVER_BUDGET`, 1008). Time comes from :func:`voiceframe.frames.now`, so tests can run it on
 the virtual clock.
 
-The reader also yields to the loop every :data:`YIELD_EVERY` messages, so even inside the budget one
-session's burst is digested in slices between other sessions' work.
+The reader also yields to the loop every :data:`YIELD_EVERY` messages, and after every message while
+the client is more than :data:`AHEAD_SLICE` seconds ahead of real time, so even inside the budget one
+session's burst is digested in slices of one message between other sessions' work (a reply to another
+caller takes several loop iterations: one slice each would add up).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from voiceframe.frames import now
 
 __all__ = [
+    "AHEAD_SLICE",
     "CLOSE_OVER_BUDGET",
     "YIELD_EVERY",
     "BudgetExceeded",
@@ -30,6 +33,8 @@ __all__ = [
 CLOSE_OVER_BUDGET = 1008
 #: the reader gives the loop to other sessions after this many messages in a row
 YIELD_EVERY = 8
+#: a client this far ahead of real time is read one message per loop iteration
+AHEAD_SLICE = 0.1
 
 
 class BudgetExceeded(ValueError):
@@ -75,6 +80,11 @@ class InboundBudget:
         # refilled at real time: 1 audio second per second
         self.audio = TokenBucket(1.0, max(limits.audio_burst, 0.1))
         self.messages = TokenBucket(limits.message_rate, limits.message_burst)
+
+    @property
+    def ahead(self) -> float:
+        """Seconds of audio the client is ahead of real time (as of the last charge)."""
+        return self.audio.capacity - self.audio.tokens
 
     def charge_audio(self, seconds: float) -> None:
         if not self.audio.take(seconds):

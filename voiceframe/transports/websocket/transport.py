@@ -44,6 +44,7 @@ from voiceframe.transports.serializers.base import (
     StopIn,
 )
 from voiceframe.transports.websocket.budget import (
+    AHEAD_SLICE,
     CLOSE_OVER_BUDGET,
     YIELD_EVERY,
     BudgetExceeded,
@@ -213,9 +214,9 @@ class WebSocketInput(InputTransport):
                 link.end(1000, "client disconnected")
                 return
             since_yield += 1
-            if since_yield >= YIELD_EVERY:
+            if since_yield >= YIELD_EVERY or budget.ahead > AHEAD_SLICE:
                 # a burst that is already buffered would otherwise be digested in one go: give the loop
-                # to the other sessions between slices
+                # to the other sessions between slices (one message per slice for a client running ahead)
                 since_yield = 0
                 await asyncio.sleep(0)
             try:
