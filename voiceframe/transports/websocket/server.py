@@ -80,9 +80,9 @@ class ServerLimits:
     send_timeout: float = 2.0
     #: SO_SNDBUF of accepted sockets (None: the kernel's autotuning, which may buffer megabytes)
     socket_send_buffer: int | None = 64 * 1024
-    #: raw-protocol audio is sent this far ahead of playout (the client buffers it; a server stall
-    #: shorter than this is not heard; ``clear`` drops it on an interruption). Twilio: always 0.
-    send_ahead: float = 0.1
+    #: audio is sent this far ahead of playout (the client buffers it; a server stall shorter than this
+    #: is not heard; ``clear`` drops it on an interruption). Twilio too: its marks still give the heard words.
+    send_ahead: float = 0.15
     #: per-session inbound budget: audio at most real time plus a burst, a bounded message rate
     budget: BudgetLimits = field(default_factory=BudgetLimits)
     #: TCP connection caps (global, per IP) and the header deadline, for every socket including
