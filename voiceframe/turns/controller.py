@@ -23,6 +23,13 @@ Rules:
   passed on and starts no new turn.
 * While a mute strategy is muted, speech starts no turn and interrupts nothing; its transcriptions are
   dropped. A turn already in progress ends normally.
+* With an ``echo`` guard (:class:`~voiceframe.audio.echo.EchoGuard`, fed with the played audio by its
+  reference tap after the output transport), a VAD start while the bot's audio can leak back counts
+  only if the input is clearly louder than the predicted echo. A start judged to be echo is *held*:
+  each later audio frame is checked again, and the turn starts on the first one where the input rises
+  above the echo (a user starting to talk while the VAD was already triggered by the echo), or never,
+  if the VAD stops first. Transcriptions of held speech start no turn and are dropped like ignored
+  speech (also ``late_final_secs`` after it).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import re
 from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from voiceframe.clock import sleep_until
 from voiceframe.frames import (
@@ -59,6 +67,9 @@ from voiceframe.processor import DOWNSTREAM, UPSTREAM, FrameDirection, FrameProc
 from voiceframe.turns.bot_speaking import BotSpeakingState
 from voiceframe.turns.mute import MuteStrategy
 from voiceframe.turns.strategies import EndOfTurnStrategy, UserTurn, VADSilenceStrategy, Verdict
+
+if TYPE_CHECKING:
+    from voiceframe.audio.echo.guard import EchoGuard
 
 __all__ = ["DEFAULT_BACKCHANNELS", "TurnDecision", "UserTurnController", "is_backchannel", "word_count"]
 
@@ -125,6 +136,7 @@ class UserTurnController(FrameProcessor):
         late_final_secs: float = 1.0,
         drop_ignored_transcripts: bool = True,
         pre_roll_secs: float = 0.5,
+        echo: EchoGuard | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
@@ -137,6 +149,10 @@ class UserTurnController(FrameProcessor):
         self.late_final_secs = late_final_secs
         self.drop_ignored_transcripts = drop_ignored_transcripts
         self.bot = BotSpeakingState()
+        #: keeps the bot's own voice leaking into the microphone from starting turns (None: off)
+        self.echo = echo
+        self._echo_held = False  # the VAD is "speaking", but only echo was heard so far
+        self._echo_late_until = -1.0
         #: the strategy's recent answers (newest last)
         self.decisions: deque[TurnDecision] = deque(maxlen=64)
         self._allow_interruptions = True
@@ -181,6 +197,14 @@ class UserTurnController(FrameProcessor):
             if self._buffer_audio and frame.num_channels == 1:
                 self._buffer(frame)
             await self.push(frame, direction)
+            echo = self.echo
+            if echo is not None:
+                echo.on_input(frame)
+                if self._echo_held and not echo.is_echo():
+                    # the user started talking over speech the VAD had already (rightly) called echo
+                    self._echo_held = False
+                    echo.confirmed += 1
+                    await self._vad_started()
         elif isinstance(frame, _STATE_FRAMES):
             await self.push(frame, direction)
             await self._on_state_frame(frame)
@@ -220,7 +244,19 @@ class UserTurnController(FrameProcessor):
 
     async def _on_vad_start(self) -> None:
         self._expire_pending()  # before marking the VAD as speaking: a stale pending speech ends here
+        echo = self.echo
+        if echo is not None and self._state == _IDLE and not self.muted and echo.echo_possible():
+            if echo.is_echo():
+                self._echo_held = True
+                echo.held += 1
+                return
+            echo.confirmed += 1  # speech over the bot's audio: louder than its echo
+        await self._vad_started()
+
+    async def _vad_started(self) -> None:
         self._vad_speaking = True
+        if self.echo is not None:
+            self.echo.estimator.learning = False  # the user's voice is not the echo path's gain
         self._cancel_end()
         self._stopped_at = None
         if self._state == _TURN:
@@ -235,7 +271,13 @@ class UserTurnController(FrameProcessor):
         await self._start_turn()
 
     async def _on_vad_stop(self) -> None:
+        if self._echo_held:
+            self._echo_held = False
+            self._echo_late_until = now() + self.late_final_secs
+            return
         self._vad_speaking = False
+        if self.echo is not None:
+            self.echo.estimator.learning = True
         if self._state == _PENDING:
             self._late_until = now() + self.late_final_secs
         elif self._state == _TURN:
@@ -267,6 +309,8 @@ class UserTurnController(FrameProcessor):
             return False
         if not final or not text.strip() or now() <= self._late_until:
             return True  # an interim, or the late final of the turn that just ended
+        if self._echo_held or now() <= self._echo_late_until:
+            return not self.drop_ignored_transcripts  # the STT transcribed the bot's own echo
         if self.bot.speaking:
             # Without a VAD start this may be the bot's own voice leaking back (echo): never barge in on it.
             return not self.drop_ignored_transcripts
