@@ -93,12 +93,15 @@ class EchoEstimator:
 
     def add_reference(self, pcm: PCMLike, sample_rate: int, start: float, num_channels: int = 1) -> None:
         """The bot played ``pcm`` starting at pipeline time ``start``."""
-        last = self._accumulate(pcm, sample_rate, num_channels, start, self._ref, self._ref_n, self._ref_at)
-        self._last_ref_block = max(self._last_ref_block, last)
+        _, loud = self._accumulate(
+            pcm, sample_rate, num_channels, start, self._ref, self._ref_n, self._ref_at
+        )
+        if loud is not None:  # silence played is no echo source
+            self._last_ref_block = max(self._last_ref_block, loud)
 
     def add_input(self, pcm: PCMLike, sample_rate: int, start: float, num_channels: int = 1) -> None:
         """The microphone heard ``pcm`` starting at pipeline time ``start``."""
-        last = self._accumulate(pcm, sample_rate, num_channels, start, self._in, self._in_n, self._in_at)
+        last, _ = self._accumulate(pcm, sample_rate, num_channels, start, self._in, self._in_n, self._in_at)
         self._in_end = max(self._in_end, last)  # the block being filled counts as complete only later
         if self._in_end >= self._next_estimate:
             self._next_estimate = self._in_end + self.reestimate_blocks
@@ -113,10 +116,11 @@ class EchoEstimator:
         energy: _F64,
         count: _F64,
         at: npt.NDArray[np.int64],
-    ) -> int:
+    ) -> tuple[int, int | None]:
+        """Add ``pcm``'s energy to its blocks; returns the last block touched and the last loud one."""
         samples = as_int16(pcm)
         if samples.size == 0:
-            return math.floor(start / BLOCK_SECS)
+            return math.floor(start / BLOCK_SECS), None
         x = samples.astype(np.float64) * (1.0 / 32768.0)
         if num_channels > 1:
             x = x[: x.size - x.size % num_channels].reshape(-1, num_channels).mean(axis=1)
@@ -133,7 +137,8 @@ class EchoEstimator:
                 energy[slot] = count[slot] = 0.0
             energy[slot] += sums[i]
             count[slot] += counts[i]
-        return first + sums.size - 1
+        loud = np.flatnonzero(sums > _SILENT * np.maximum(counts, 1.0))
+        return first + sums.size - 1, (first + int(loud[-1]) if loud.size else None)
 
     # ------------------------------------------------------------------------------ envelopes
 
