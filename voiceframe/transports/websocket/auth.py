@@ -70,7 +70,8 @@ class ServerAuth:
     url_secret: str | None = field(default=None, repr=False)
     #: how long a Twilio stream URL from ``/twiml`` stays valid (Twilio connects within a second or two)
     stream_token_ttl: float = 30.0
-    #: how long a signed ``/twiml`` request is remembered, so that a replay of it is refused
+    #: how long a signed ``/twiml`` request is remembered, so that a replay of it is refused (0: not
+    #: remembered; a replayed ``/twiml`` only yields a stream URL that still needs Twilio's signature)
     replay_memory: float = 3600.0
     #: at most this many used nonces and signatures are remembered (the oldest are forgotten first)
     max_remembered: int = 100_000
