@@ -49,21 +49,27 @@ class Outcome:
 
 
 def outcome(result: ProcessorRun, expected: str, wall: float) -> Outcome:
-    """Find when the first word of ``expected`` was spoken (its audio leaves just before the word)."""
-    first_word = expected.split()[0]
+    """When the caller got ``expected``: the start of its last spoken occurrence (its audio leaves
+    just before its first word), or the text frame carrying it; measured from the first frame out."""
+    want = expected.split()
     spoken: list[str] = []
+    spoken_at: list[float] = []
     texts: list[str] = []
-    heard_at: float | None = None
+    text_at: float | None = None
     t0 = result.times[0] if result.times else 0.0
     for frame, t in zip(result.downstream, result.times, strict=True):
         if isinstance(frame, TTSTextFrame):
             spoken.append(frame.text)
-            if heard_at is None and frame.text == first_word:
-                heard_at = t - t0
+            spoken_at.append(t - t0)
         elif type(frame) is TextFrame:
             texts.append(frame.text)
-            if heard_at is None and frame.text == expected:
-                heard_at = t - t0
+            if text_at is None and frame.text == expected:
+                text_at = t - t0
+    heard_at = text_at
+    for i in range(len(spoken) - len(want), -1, -1):
+        if spoken[i : i + len(want)] == want:
+            heard_at = spoken_at[i]
+            break
     return Outcome(spoken, texts, heard_at, result.errors, result.state, wall)
 
 

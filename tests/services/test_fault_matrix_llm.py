@@ -121,12 +121,8 @@ def ask() -> LLMContextFrame:
     return LLMContextFrame(context=LLMContext(messages=[{"role": "user", "content": "Count to four."}]))
 
 
-@pytest.mark.parametrize("with_fallback", [True, False], ids=["fallback", "apology"])
-@pytest.mark.parametrize("fault", FAULTS)
-@pytest.mark.parametrize("plugin", sorted(PLUGINS))
-async def test_the_caller_hears_the_backup_or_the_apology(
-    keys: None, plugin: str, fault: str, with_fallback: bool
-) -> None:
+async def one_case(plugin: str, fault: str, with_fallback: bool) -> None:
+    """Run one cell of the matrix; raises AssertionError saying what the caller got instead."""
     make_server, inject, make_llm = PLUGINS[plugin]
     async with make_server() as server:
         inject(server, fault)
@@ -161,4 +157,17 @@ async def test_the_caller_hears_the_backup_or_the_apology(
         env = "OPENAI_API_KEY" if plugin == "openai" else "ANTHROPIC_API_KEY"
         assert any(f"check the environment variable {env}" in e.error for e in out.errors), out.errors
     assert out.state is TaskState.ENDED
-    assert out.wall < 2 * (TIMEOUT + GRACE) + 1.0  # the run itself: no session hangs waiting on the provider
+    assert out.wall < 2 * (TIMEOUT + GRACE) + 1.0  # the run itself: no session hangs on the provider
+
+
+@pytest.mark.parametrize("with_fallback", [True, False], ids=["fallback", "apology"])
+@pytest.mark.parametrize("plugin", sorted(PLUGINS))
+async def test_the_caller_hears_the_backup_or_the_apology(
+    keys: None, plugin: str, with_fallback: bool
+) -> None:
+    """Every fault of the matrix for one plugin, run side by side (each with its own server)."""
+    results = await asyncio.gather(
+        *(one_case(plugin, fault, with_fallback) for fault in FAULTS), return_exceptions=True
+    )
+    failures = {fault: r for fault, r in zip(FAULTS, results, strict=True) if r is not None}
+    assert not failures, failures

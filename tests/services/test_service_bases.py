@@ -128,8 +128,7 @@ async def test_tts_settings_update_at_run_time_and_bad_update_is_reported() -> N
     [error] = result.errors
     assert (
         "unknown setting(s) sped; known settings: "
-        "chunk_timeout, first_byte_timeout, sample_rate, speed, voice"
-        in error.error
+        "chunk_timeout, first_byte_timeout, sample_rate, speed, voice" in error.error
     )
 
 

@@ -9,6 +9,7 @@ override :meth:`connect` / :meth:`disconnect` when they hold a connection.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 from voiceframe.frames import (
@@ -79,15 +80,29 @@ class AIService(QueuedFrameProcessor):
 
     async def on_start(self, frame: StartFrame) -> None:
         self.metrics.enabled = frame.enable_metrics
+        # with an apology the session goes on: the first turn that needs this service tries again and,
+        # if it still fails, the caller hears the apology (a session that never starts says nothing)
+        later = "; trying again at the first use" if self.apology else ""
         try:
             await retry(self._connect_once, backoff=self.backoff, max_attempts=self.connect_attempts)
         except GiveUpError as exc:
-            await self.push_error(f"{self.name}: could not connect: {exc}", fatal=True, exception=exc)
+            await self.push_error(
+                f"{self.name}: could not connect: {exc}{later}", fatal=not later, exception=exc
+            )
         except ServiceError as exc:
-            await self.push_error(f"{self.name}: {exc}", fatal=exc.fatal, exception=exc)
+            await self.push_error(f"{self.name}: {exc}{later}", fatal=exc.fatal and not later, exception=exc)
 
     async def _connect_once(self) -> None:
-        await self.connect()
+        # a provider that accepts the TCP connection and never answers must not hold the session's
+        # start: each attempt gets the service's first-byte deadline
+        limit = getattr(self.settings, "first_byte_timeout", None)
+        try:
+            async with asyncio.timeout(limit):
+                await self.connect()
+        except TimeoutError as exc:
+            if isinstance(exc, ServiceError):
+                raise
+            raise TimeoutError(f"{self.name}: no answer to the connection within {limit:g} s") from None
         self.connected = True
 
     async def reconnect(self) -> bool:

@@ -221,7 +221,11 @@ class FallbackService(ParallelPipeline):
         take = getattr(self.services[failed], "take_unspoken", None)
         if self.kind == "tts" and take is not None:
             text = take()
-            return TextFrame(text=text) if text else None
+            if not text:
+                return None
+            frame = TTSSpeakFrame(text=text)
+            frame.epoch = self._epoch  # the words of the current epoch: an interruption drops them
+            return frame
         return _snapshot(self._request) if self._request is not None else None
 
     async def _close_open_response(self) -> None:

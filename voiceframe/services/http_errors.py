@@ -48,7 +48,7 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 #: a header or field holding a key ("Authorization": "Bearer ...", x-api-key=...), a bare scheme and
 #: token ("Bearer abc..."), and keys with a well-known prefix
 _KEY_FIELD = re.compile(
-    r"""(?ix)((?:authorization|x-api-key|xi-api-key|api[-_]?key)["']?\s*[:=]\s*["']?)"""
+    r"""(?ix)((?<![a-z_-])(?:authorization|x-api-key|xi-api-key|api[-_]?key)["']?\s*[:=]\s*["']?)"""
     r"""(?:(?:bearer|token|basic)\s+)?[^"',}\s]+"""
 )
 _SCHEME_TOKEN = re.compile(r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=-]{8,}")

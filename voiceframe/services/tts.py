@@ -129,6 +129,7 @@ class TTSService(AIService):
         self._context_id: str | None = None
         self._context_offset = 0.0  # seconds of audio already pushed in the current context
         self._failed_context: str | None = None  # one apology per context, not one per sentence
+        self._unspoken = ""  # the sentence that failed, for a FallbackService to hand to the backup
 
     async def synthesize(self, text: str) -> AsyncIterator[TTSChunk]:
         """Synthesise ``text``; yield audio (and word timings if the provider has them)."""
@@ -238,6 +239,7 @@ class TTSService(AIService):
             if resampler is not None:
                 duration += await self._push_audio(resampler.flush(), context_id)
         except Exception as exc:
+            self._unspoken = text
             if context_id is not None and self._failed_context == context_id:
                 await self.report(exc, context=f"synthesising {text[:40]!r}")
             else:
@@ -249,6 +251,12 @@ class TTSService(AIService):
                 await self.push(TTSTextFrame(text=w.word, pts=base + w.start, context_id=context_id))
         self._context_offset = base + duration
         await self.metrics.usage("tts_usage", len(text))
+
+    def take_unspoken(self) -> str:
+        """The text a failure left unsaid: the sentence that failed and what waits to be a sentence."""
+        rest = self.aggregator.flush() or ""
+        text, self._unspoken = f"{self._unspoken} {rest}".strip(), ""
+        return text
 
     async def _push_audio(self, audio: bytes, context_id: str | None) -> float:
         if not audio:

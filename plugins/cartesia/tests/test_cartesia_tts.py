@@ -147,7 +147,7 @@ async def test_malformed_message_and_error_reply_are_reported_without_hanging(
     result = await asyncio.wait_for(run_processor(tts(cartesia), frames, virtual=False), 10)
     reported = [e.error for e in result.errors]
     assert len(reported) == 2
-    assert "malformed message" in reported[0] and "status 500" in reported[1]
+    assert "malformed response from" in reported[0] and "status 500" in reported[1]
     assert "Ok." in [w.text for w in result.of_type(TTSTextFrame)]
 
 

@@ -155,5 +155,5 @@ async def test_malformed_messages_are_reported_and_the_stream_goes_on(dg: FakeDe
     dg.inject = ["{not json", json.dumps({"type": "Results", "channel": {}}), json.dumps([1, 2])]
     result = await run_processor(stt(dg), audio(1.0), virtual=False)
     reported = [e.error for e in result.errors]
-    assert len(reported) == 3 and all("malformed message" in e for e in reported)
+    assert len(reported) == 3 and all("malformed response from Deepgram" in e for e in reported)
     assert [f.text for f in result.of_type(TranscriptionFrame)] == ["Hello world."]

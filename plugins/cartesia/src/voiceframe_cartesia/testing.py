@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -50,6 +51,10 @@ class Context:
         return "".join(str(r.get("transcript", "")) for r in self.requests)
 
 
+#: how long a hung reply lasts at most, so a test that forgets its client still ends
+HANG_SECONDS = 60.0
+
+
 class FakeCartesiaServer(LocalServer):
     """Cartesia TTS on 127.0.0.1 (random port). Use ``async with FakeCartesiaServer() as c:``."""
 
@@ -62,8 +67,12 @@ class FakeCartesiaServer(LocalServer):
         #: statuses (with Retry-After) for the next upgrades, e.g. ``[(429, "0.05")]``
         self.reject: list[tuple[int, str | None]] = []
         #: faults for the next generations: "drop" (abort the socket after the first chunk),
-        #: "malformed" (a non-JSON frame after the first chunk), "error" (a 500 error reply)
+        #: "malformed" (a non-JSON frame after the first chunk), "error" (a 500 error reply),
+        #: "hang" (nothing more after the first chunk), "wrong_shape" (a chunk whose audio is a number)
         self.faults: list[str] = []
+        #: the next this many upgrades get no answer at all (a server that hangs before its headers)
+        self.hang_upgrades = 0
+        self._stopping = asyncio.Event()
         self.connections: list[dict[str, str]] = []
         self.contexts: dict[str, Context] = {}
         self.cancels: list[str] = []
@@ -78,9 +87,18 @@ class FakeCartesiaServer(LocalServer):
         return self
 
     async def stop(self) -> None:
+        self._stopping.set()  # hung replies end with the server
         await close_websocket(self._server)
 
-    def _check_upgrade(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _hang(self) -> None:
+        """Send nothing until the server stops (at most HANG_SECONDS)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), HANG_SECONDS)
+
+    async def _check_upgrade(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.hang_upgrades:
+            self.hang_upgrades -= 1
+            await self._hang()
         query = dict(parse_qsl(urlsplit(request.path).query))
         key = query.get("api_key") or request.headers.get("X-API-Key")
         after: str | None = None
@@ -164,6 +182,11 @@ class FakeCartesiaServer(LocalServer):
                 if fault == "malformed":
                     await ws.send("{this is not json")
                     fault = None
+                if fault == "wrong_shape":
+                    await ws.send(json.dumps({"type": "chunk", "data": 7, "context_id": ctx.context_id}))
+                    fault = None
+                if fault == "hang":
+                    await self._hang()
             await ws.send(json.dumps(_reply("done", ctx.context_id, done=True)))
             ctx.done = True
         except ConnectionClosed:
@@ -191,7 +214,6 @@ def _reply(kind: str, context_id: str, *, done: bool = False, **extra: Any) -> d
 async def _error(ws: ServerConnection, context_id: str, status: int, text: str) -> None:
     reply = {"type": "error", "context_id": context_id, "status_code": status, "done": True, "error": text}
     await ws.send(json.dumps(reply))
-
 
 
 async def benchmark_ttfb(iterations: int = 30) -> dict[str, Any]:
@@ -253,4 +275,3 @@ async def _bare_client(server: FakeCartesiaServer, tts: Any, iterations: int) ->
             if ctx.first_chunk_at is not None:
                 pairs.append((first - began, ctx.first_chunk_at - ctx.received_at))
     return pairs
-

@@ -28,6 +28,7 @@ from voiceframe.frames import WordTiming
 from voiceframe.log import logger
 from voiceframe.services.backoff import retry
 from voiceframe.services.base import ServiceError
+from voiceframe.services.http_errors import malformed
 from voiceframe.services.settings import ServiceSettings
 from voiceframe.services.tts import TTSChunk, TTSService
 
@@ -117,7 +118,7 @@ class CartesiaTTSService(TTSService):
                 raise ValueError("no context_id")
         except ValueError as exc:
             shown = raw[:80] if isinstance(raw, str) else f"<{len(raw)} binary bytes>"
-            error = ServiceError(f"Cartesia sent a malformed message ({exc}): {shown!r}")
+            error = malformed("Cartesia", f"{exc}: {shown!r}")
             if self._contexts:
                 self._fail_all(error)  # we cannot tell whose it was: fail them rather than hang them
             else:
@@ -199,7 +200,7 @@ class CartesiaTTSService(TTSService):
             try:
                 audio = base64.b64decode(reply["data"], validate=True)
             except (KeyError, TypeError, binascii.Error) as exc:
-                raise ServiceError(f"Cartesia sent a chunk without valid base64 data ({exc!r})") from None
+                raise malformed("Cartesia", f"a chunk without valid base64 audio ({exc})") from None
             return TTSChunk(audio=audio, sample_rate=self.output_rate()), bool(reply.get("done"))
         if kind == "timestamps":
             return TTSChunk(words=_words(reply.get("word_timestamps"))), False
@@ -233,4 +234,4 @@ def _words(stamps: Any) -> list[WordTiming]:
             raise ValueError("words, start and end differ in length")
         return [WordTiming(str(w), float(s), float(e)) for w, s, e in zip(words, starts, ends, strict=True)]
     except (KeyError, TypeError, ValueError) as exc:
-        raise ServiceError(f"Cartesia sent malformed word_timestamps ({exc!r})") from None
+        raise malformed("Cartesia", f"word_timestamps of the wrong shape ({exc})") from None

@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from voiceframe.frames import EndFrame, VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
 from voiceframe.log import logger
+from voiceframe.services.http_errors import malformed
 from voiceframe.services.settings import ServiceSettings
 from voiceframe.services.stt import STTService
 
@@ -184,7 +185,7 @@ class DeepgramSTTService(STTService):
             await self._dispatch(msg)
         except (ValueError, MalformedMessage) as exc:
             shown = raw[:80] if isinstance(raw, str) else f"<{len(raw)} binary bytes>"
-            await self.push_error(f"{self.name}: Deepgram sent a malformed message ({exc}): {shown!r}")
+            await self.push_error(f"{self.name}: {malformed('Deepgram', f'{exc}: {shown!r}')}")
 
     async def _dispatch(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")

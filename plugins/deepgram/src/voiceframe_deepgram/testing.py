@@ -78,6 +78,10 @@ class SpeakRequest:
     disconnected: bool = False
 
 
+#: how long a hung reply lasts at most, so a test that forgets its client still ends
+HANG_SECONDS = 60.0
+
+
 class FakeDeepgramServer(LocalServer):
     """Deepgram on 127.0.0.1 (random ports). Use ``async with FakeDeepgramServer() as dg:``."""
 
@@ -107,7 +111,8 @@ class FakeDeepgramServer(LocalServer):
         self.drop_after_seconds: float | None = None
         #: raw text frames sent on the next listen connection after its first audio
         self.inject: list[str] = []
-        #: faults for the next POSTs: "drop" (abort mid-body)
+        #: faults for the next POSTs: "drop" (abort mid-body), "hang_before_headers" (never answer),
+        #: "hang" (nothing more after the first audio chunk)
         self.speak_faults: list[str] = []
         self.sessions: list[ListenSession] = []
         self.speak_requests: list[SpeakRequest] = []
@@ -125,7 +130,8 @@ class FakeDeepgramServer(LocalServer):
         )
         app = web.Application()
         app.router.add_post("/v1/speak", self._speak)
-        self._runner, self.http_url = await serve_http(app, handle_signals=False)
+        # a client that goes away cancels its handler at once (a hung reply must not outlive it)
+        self._runner, self.http_url = await serve_http(app, handle_signals=False, handler_cancellation=True)
         return self
 
     async def stop(self) -> None:
@@ -224,6 +230,8 @@ class FakeDeepgramServer(LocalServer):
         record = SpeakRequest(query=dict(request.query), text=text, received_at=time.perf_counter())
         self.speak_requests.append(record)
         fault = self.speak_faults.pop(0) if self.speak_faults else None
+        if fault == "hang_before_headers":
+            await asyncio.sleep(HANG_SECONDS)  # the client going away cancels this handler
         rate = int(request.query.get("sample_rate", 24000))
         audio = tone(len(text) * self.tts_seconds_per_char, rate)
         response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
@@ -234,6 +242,8 @@ class FakeDeepgramServer(LocalServer):
                     assert request.transport is not None
                     request.transport.abort()
                     return response
+                if fault == "hang" and i > 0:
+                    await asyncio.sleep(HANG_SECONDS)
                 await response.write(audio[i : i + self.tts_chunk_bytes])
                 record.bytes_sent += min(self.tts_chunk_bytes, len(audio) - i)
                 if record.first_byte_at is None:
@@ -244,6 +254,9 @@ class FakeDeepgramServer(LocalServer):
             record.completed = True
         except (ConnectionResetError, ConnectionError):
             record.disconnected = True  # the client closed the response: the request is cancelled
+        except asyncio.CancelledError:
+            record.disconnected = True
+            raise
         return response
 
 
@@ -358,7 +371,6 @@ def _metadata(session: ListenSession, duration: float) -> dict[str, Any]:
     }
 
 
-
 # ------------------------------------------------------------------------------------ benchmark
 
 
@@ -371,7 +383,6 @@ async def benchmark_ttfb(iterations: int = 30) -> dict[str, Any]:
     frame to sending the Results. ``overhead_ms`` is the median of the per-request differences.
     """
     return {"provider": "deepgram", "tts": await _bench_tts(iterations), "stt": await _bench_stt(iterations)}
-
 
 
 async def _bench_tts(iterations: int) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -59,6 +60,10 @@ class StreamSession:
         return "".join(str(m.get("text", "")) for m in self.messages[1:]).strip()
 
 
+#: how long a hung reply lasts at most, so a test that forgets its client still ends
+HANG_SECONDS = 60.0
+
+
 class FakeElevenLabsServer(LocalServer):
     """ElevenLabs stream-input on 127.0.0.1 (random port). ``async with FakeElevenLabsServer() as el:``."""
 
@@ -77,8 +82,12 @@ class FakeElevenLabsServer(LocalServer):
         #: statuses (with Retry-After) for the next upgrades, e.g. ``[(429, "0.05")]``
         self.reject: list[tuple[int, str | None]] = []
         #: faults for the next generations: "drop" (abort after the first chunk), "malformed" (a
-        #: non-JSON frame after the first chunk), "quota" (a quota_exceeded error and a 1008 close)
+        #: non-JSON frame after the first chunk), "quota" (a quota_exceeded error and a 1008 close),
+        #: "hang" (nothing more after the first chunk), "wrong_shape" (a message whose audio is a number)
         self.faults: list[str] = []
+        #: the next this many upgrades get no answer at all (a server that hangs before its headers)
+        self.hang_upgrades = 0
+        self._stopping = asyncio.Event()
         #: overrides the client's inactivity_timeout (seconds)
         self.inactivity: float | None = None
         self.sessions: list[StreamSession] = []
@@ -93,9 +102,18 @@ class FakeElevenLabsServer(LocalServer):
         return self
 
     async def stop(self) -> None:
+        self._stopping.set()  # hung replies end with the server
         await close_websocket(self._server)
 
-    def _check_upgrade(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _hang(self) -> None:
+        """Send nothing until the server stops (at most HANG_SECONDS)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), HANG_SECONDS)
+
+    async def _check_upgrade(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.hang_upgrades:
+            self.hang_upgrades -= 1
+            await self._hang()
         parts = urlsplit(request.path).path.strip("/").split("/")
         after: str | None = None
         body: dict[str, Any]
@@ -193,6 +211,11 @@ class FakeElevenLabsServer(LocalServer):
             if fault == "malformed":
                 await ws.send("{not json at all")
                 fault = None
+            if fault == "wrong_shape":
+                await ws.send(json.dumps({"audio": 7, "isFinal": False}))
+                fault = None
+            if fault == "hang":
+                await self._hang()
         return fault
 
 
@@ -200,7 +223,6 @@ async def _fail(ws: ServerConnection, session: StreamSession, error: str, messag
     await ws.send(json.dumps({"message": message, "error": error, "code": 1008}))
     session.close_code = 1008
     await ws.close(1008, message[:120])
-
 
 
 async def benchmark_ttfb(iterations: int = 30) -> dict[str, Any]:

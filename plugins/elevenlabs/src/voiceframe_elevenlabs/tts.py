@@ -30,6 +30,7 @@ from websockets.protocol import State
 
 from voiceframe.services.backoff import retry
 from voiceframe.services.base import ServiceError
+from voiceframe.services.http_errors import malformed
 from voiceframe.services.settings import ServiceSettings
 from voiceframe.services.tts import TTSChunk, TTSService
 
@@ -145,7 +146,7 @@ class ElevenLabsTTSService(TTSService):
                     try:
                         words = aligner.add(alignment, offset)
                     except (KeyError, TypeError, ValueError) as exc:
-                        raise ServiceError(f"ElevenLabs sent malformed alignment ({exc})") from None
+                        raise malformed("ElevenLabs", f"alignment of the wrong shape ({exc})") from None
                 offset += len(audio) / (2 * rate)
                 if audio or words:
                     yield TTSChunk(audio=audio, sample_rate=rate, words=words)
@@ -183,7 +184,7 @@ def _parse(raw: str | bytes) -> dict[str, Any]:
         msg = None
     if not isinstance(msg, dict):
         shown = raw[:80] if isinstance(raw, str) else f"<{len(raw)} binary bytes>"
-        raise ServiceError(f"ElevenLabs sent a malformed message: {shown!r}")
+        raise malformed("ElevenLabs", f"not a JSON object: {shown!r}")
     if msg.get("error") or ("message" in msg and "audio" not in msg):
         code = str(msg.get("error", ""))
         fatal = code in AUTH_ERRORS
@@ -199,4 +200,4 @@ def _audio(msg: dict[str, Any]) -> bytes:
     try:
         return base64.b64decode(data, validate=True)
     except (TypeError, binascii.Error) as exc:
-        raise ServiceError(f"ElevenLabs sent audio that is not base64 ({exc!r})") from None
+        raise malformed("ElevenLabs", f"audio that is not base64 ({exc})") from None
