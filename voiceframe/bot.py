@@ -113,6 +113,11 @@ def build_bot(
     stt = build_service(config.service_spec("stt"))
     llm = build_service(config.service_spec("llm"))
     tts = build_service(config.service_spec("tts"))
+    for service in (stt, llm, tts):
+        # a failing provider is heard as this apology, never as silence (a FallbackService says it
+        # once no provider is left)
+        if hasattr(service, "apology"):
+            service.apology = settings.apology or None
     functions = FunctionCallManager(context)
     for name, (handler, options) in (tools or {}).items():
         functions.register_function(name, handler, **options)

@@ -92,6 +92,11 @@ class BotSection(_Section):
         default=None,
         description="Spoken as soon as a session starts; without it the bot waits for the user to speak.",
     )
+    apology: str = Field(
+        default="Sorry, I'm having trouble right now.",
+        description="Said instead of silence when a provider fails or times out and no fallback is left "
+        '(after a rejected API key the session then ends); "" turns it off.',
+    )
 
 
 class VADSection(VADParams):
