@@ -116,3 +116,22 @@ class FakeSegmentSTT(SegmentedSTTService):
 class FakeSettingsTTS(FakeToneTTS):
     class Settings(TTSSettings):
         speed: float = 1.0
+
+
+class FakeBreakingLLM(LLMService):
+    """Streams ``events``, then fails with ``error`` (a provider that breaks mid-answer)."""
+
+    def __init__(self, events: list[LLMEvent], error: ServiceError, *, delay: float = 0.1, **kw: object):
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.events = events
+        self.error = error
+        self.delay = delay
+        self.contexts: list[LLMContext] = []
+
+    async def stream(self, context: LLMContext) -> AsyncIterator[LLMEvent]:
+        self.contexts.append(context)
+        for event in self.events:
+            await asyncio.sleep(self.delay)
+            yield event
+        await asyncio.sleep(self.delay)
+        raise self.error

@@ -70,6 +70,14 @@ def _open_response(frame: Frame) -> str | None:
     return None
 
 
+def _response_id(frame: Frame) -> str:
+    if isinstance(frame, LLMFullResponseEndFrame):
+        return frame.response_id or ""
+    if isinstance(frame, TTSStoppedFrame):
+        return frame.context_id or ""
+    return ""
+
+
 def _closes_response(frame: Frame) -> bool:
     return isinstance(frame, LLMFullResponseEndFrame | TTSStoppedFrame)
 
@@ -117,6 +125,7 @@ class FallbackService(ParallelPipeline):
             service.apology = None
         #: the response (LLM answer or TTS utterance) a branch has open downstream: (branch, start frame)
         self._open: tuple[int, Frame] | None = None
+        self._closed_here: set[str] = set()  # responses closed by the wrapper after a failure
 
     def _healthy(self) -> int | None:
         """The preferred service that is up (or due for a retry); None if all are down."""
@@ -232,6 +241,7 @@ class FallbackService(ParallelPipeline):
         if self._open is not None:
             _, start = self._open
             self._open = None
+            self._closed_here.add(_open_response(start) or "")
             await super()._branch_output(self.active, _close_frame(start), DOWNSTREAM)
 
     async def _branch_output(self, branch: int, frame: Frame, direction: FrameDirection) -> None:
@@ -242,6 +252,9 @@ class FallbackService(ParallelPipeline):
             return
         if branch != self.active and not frame.role and not frame.is_system:
             return  # a late answer from a provider we moved away from
+        if direction == DOWNSTREAM and _closes_response(frame) and _response_id(frame) in self._closed_here:
+            self._closed_here.discard(_response_id(frame))
+            return  # the failed provider's own end of a response this wrapper already closed
         if direction == DOWNSTREAM and branch == self.active:
             if _open_response(frame) is not None:
                 self._open = (branch, frame)
