@@ -19,10 +19,12 @@ from voiceframe.frames import (
     TTSStartedFrame,
     TTSStoppedFrame,
     TTSTextFrame,
+    now,
 )
 from voiceframe.processor import DOWNSTREAM, FrameDirection
 from voiceframe.testing.fakes import FakeOutputTransport
 from voiceframe.testing.run import Wait, run_processor
+from voiceframe.transports.output import OutputTransport
 
 RATE = 16000
 
@@ -238,3 +240,58 @@ async def test_a_sentence_whose_audio_runs_out_midway_is_counted_as_starved() ->
     )
     assert out.starved == 1
     assert out.late_writes == 0 and out.late_joins == 0
+
+
+class StreamOrderOutput(OutputTransport):
+    """Records the stream as a client with marks would get it: each chunk as it is written, and each
+    word at the point :meth:`playout_reached` is called (where a mark would go) and when released."""
+
+    def __init__(self, send_ahead: float, confirmed_playout: bool) -> None:
+        super().__init__(send_ahead=send_ahead, confirmed_playout=confirmed_playout)
+        self.stream: list[tuple[float, str, float]] = []  # (time, "audio" or the word, chunk pts)
+        self.words: list[tuple[float, str]] = []
+
+    async def write_audio(self, chunk: OutputAudioRawFrame) -> None:
+        assert chunk.pts is not None
+        self.stream.append((now(), "audio", chunk.pts))
+
+    async def playout_reached(self, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, TTSTextFrame):
+            self.stream.append((now(), frame.text, 0.0))
+        await super().playout_reached(frame, direction)
+
+    async def on_word(self, frame: TTSTextFrame) -> None:
+        self.words.append((now(), frame.text))
+
+
+@pytest.mark.parametrize("lead", [0.0, 0.15, 0.5])
+async def test_with_confirmed_playout_a_word_is_reached_right_after_the_chunk_holding_its_start(
+    lead: float,
+) -> None:
+    out = StreamOrderOutput(send_ahead=lead, confirmed_playout=True)
+    pts = {"zero": 0.0, "edge": 0.2, "mid": 0.31, "late": 0.7, "last": 0.99}
+    frames: list[Frame | Wait] = [TTSStartedFrame(context_id="c1"), word("early", 0.05), audio(1.0)]
+    frames += [word(w, p) for w, p in pts.items()]
+    await run_processor(out, [*frames, TTSStoppedFrame(context_id="c1")])
+    start = out.stream[0][0]
+    assert [kind for _, kind, _ in out.stream].count("audio") == 50
+    pts["early"] = 0.05
+    for name, at in pts.items():
+        i = next(i for i, (_, kind, _) in enumerate(out.stream) if kind == name)
+        before = [p - start for _, kind, p in out.stream[:i] if kind == "audio"]
+        # the chunk holding the word's start was the last audio written before it (a word exactly
+        # on a chunk boundary belongs to the chunk that starts there)
+        assert before[-1] == pytest.approx(min(0.98, 0.02 * int(at / 0.02 + 1e-6)), abs=1e-6), name
+        # ...and reached `lead` before it plays (or at once, when the lead is longer than the way to it)
+        assert out.stream[i][0] - start == pytest.approx(max(at - lead, 0.0), abs=2e-6), name
+
+
+async def test_without_confirmed_playout_words_follow_the_playout_clock_even_with_send_ahead() -> None:
+    out = StreamOrderOutput(send_ahead=0.15, confirmed_playout=False)
+    frames = [TTSStartedFrame(context_id="c1"), audio(1.0), word("a", 0.3), word("b", 0.71)]
+    await run_processor(out, [*frames, TTSStoppedFrame(context_id="c1")])
+    start = out.stream[0][0]
+    writes = [(t - start, p - start) for t, kind, p in out.stream if kind == "audio"]
+    assert writes[20] == pytest.approx((0.4 - 0.15, 0.4))  # audio is sent ahead
+    released = {w: t - start for t, w in out.words}
+    assert released == pytest.approx({"a": 0.3, "b": 0.71}, abs=2e-6)  # words are not

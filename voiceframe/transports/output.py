@@ -11,7 +11,8 @@ WebRTC, file) override two methods:
 * ``async clear()``: the user interrupted; tell the client to drop audio it has buffered
   (Twilio ``clear``, a WebRTC data-channel message, ...).
 
-and may override :meth:`OutputTransport.on_word` (a word became audible, e.g. to send captions).
+and may override :meth:`OutputTransport.on_word` (a word became audible, e.g. to send captions) and
+:meth:`OutputTransport.flush_writes` (the player has written all that is due: send a batch).
 
 **Word timing contract.** A ``TTSTextFrame``'s ``pts`` is seconds from the start of its TTS
 context's audio (``context_id``; ``TTSStartedFrame``/``TTSStoppedFrame`` bracket a context). The
@@ -189,6 +190,11 @@ class OutputTransport(FrameProcessor):
 
     async def clear(self) -> None:
         """The user interrupted: tell the client to drop any audio it has buffered. Override this."""
+
+    async def flush_writes(self) -> None:
+        """Everything due has been written and the player is about to wait (for the next chunk's time,
+        or for more audio). A sink that batches the chunks of a burst (the send-ahead at the start of a
+        reply, the catch-up after a stall) into fewer messages sends them now. Override this."""
 
     async def on_word(self, frame: TTSTextFrame) -> None:
         """A word has just become audible (before it is sent downstream). Override for captions."""
@@ -447,6 +453,7 @@ class OutputTransport(FrameProcessor):
                     await self._set_speaking(False)
                     continue
                 deadline = stop_at if deadline is None else min(deadline, stop_at)
+            await self.flush_writes()
             if not heap and (not self.speaking or t >= self._last_audio_end):
                 self._idle.set()
             await self._wait(deadline)

@@ -56,6 +56,8 @@ __all__ = ["WebSocketInput", "WebSocketOutput", "WebSocketTransport"]
 
 #: frames held for confirmation beyond this are released unconfirmed (a client that never echoes marks)
 MAX_HELD = 2000
+#: chunks written in one go (a burst) are sent as messages of at most this much audio
+MAX_BATCH_SECONDS = 0.2
 
 
 class WebSocketOutput(OutputTransport):
@@ -87,7 +89,9 @@ class WebSocketOutput(OutputTransport):
         self._held: deque[tuple[str, Frame, FrameDirection]] = deque()
         self._confirmed_all = asyncio.Event()  # set whenever nothing is held
         self._cleared = False
+        self._unsent: list[OutputAudioRawFrame] = []  # written chunks not yet sent (see write_audio)
         self.chunks_sent = 0
+        self.audio_messages = 0  # media messages they went out in
         self.marks_sent = 0
         self.marks_confirmed = 0
         self.words_unheard = 0  # words dropped on clear because their marks had not come back
@@ -103,9 +107,41 @@ class WebSocketOutput(OutputTransport):
         self.create_task(self.link.run_sender(), name=f"{self.name}:sender")
 
     async def write_audio(self, chunk: OutputAudioRawFrame) -> None:
+        # held until the player has written all that is due (flush_writes) or a mark must follow it:
+        # the send-ahead burst at the start of a reply goes out as a few messages, not one per 20 ms
+        # (a burst of tiny TCP segments outruns a fresh congestion window, and the rest then waits
+        # for the client's delayed ACK: ~40 ms on loopback, longer than a chunk)
+        self._unsent.append(chunk)
+        self.chunks_sent += 1
+
+    async def flush_writes(self) -> None:
+        self._send_unsent()
+
+    def _send_unsent(self) -> None:
+        chunks, self._unsent = self._unsent, []
+        batch: list[OutputAudioRawFrame] = []
+        for chunk in chunks:
+            if batch and (
+                (chunk.sample_rate, chunk.num_channels) != (batch[0].sample_rate, batch[0].num_channels)
+                or sum(c.duration for c in batch) + chunk.duration > MAX_BATCH_SECONDS + 1e-9
+            ):
+                self._send_audio(batch)
+                batch = []
+            batch.append(chunk)
+        if batch:
+            self._send_audio(batch)
+
+    def _send_audio(self, batch: list[OutputAudioRawFrame]) -> None:
+        first = batch[0]
+        chunk = first
+        if len(batch) > 1:
+            audio = b"".join(c.audio for c in batch)
+            chunk = OutputAudioRawFrame(
+                audio=audio, sample_rate=first.sample_rate, num_channels=first.num_channels, pts=first.pts
+            )
         for message in self.serializer.encode_audio(chunk):
             self.link.send(message)
-        self.chunks_sent += 1
+        self.audio_messages += 1
 
     async def playout_reached(self, frame: Frame, direction: FrameDirection) -> None:
         if not self.confirming:
@@ -116,6 +152,7 @@ class WebSocketOutput(OutputTransport):
         if mark is None:
             await self.release(frame, direction)
             return
+        self._send_unsent()
         self.link.send(mark)  # right after the audio that holds the word: echoed when that has played
         self.marks_sent += 1
         self._held.append((name, frame, direction))
@@ -148,6 +185,7 @@ class WebSocketOutput(OutputTransport):
 
     async def clear(self) -> None:
         self._cleared = True
+        self._unsent.clear()
         self.link.drop(self.serializer.is_audio)  # audio still queued here never left
         message = self.serializer.encode_clear()
         if message is not None:
