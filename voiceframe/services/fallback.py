@@ -61,6 +61,10 @@ _RESPONSES: dict[str, tuple[type[Frame], ...]] = {
 }
 
 
+#: a standby STT's transcript this recent belongs to the utterance the failed STT lost
+HELD_TRANSCRIPT_SECONDS = 10.0
+
+
 def _open_response(frame: Frame) -> str | None:
     """The id of the response ``frame`` opens (LLM response or TTS utterance), else None."""
     if isinstance(frame, LLMFullResponseStartFrame):
@@ -126,6 +130,7 @@ class FallbackService(ParallelPipeline):
         #: the response (LLM answer or TTS utterance) a branch has open downstream: (branch, start frame)
         self._open: tuple[int, Frame] | None = None
         self._closed_here: set[str] = set()  # responses closed by the wrapper after a failure
+        self._held: dict[int, tuple[float, TranscriptionFrame]] = {}  # last transcript per standby STT
 
     def _healthy(self) -> int | None:
         """The preferred service that is up (or due for a retry); None if all are down."""
@@ -224,6 +229,12 @@ class FallbackService(ParallelPipeline):
             self._arm_timer()
             self._pending_entry(replay)
             await self._branches[self.active].head()._receive(replay, DOWNSTREAM)
+        elif nxt is not None and self.kind == "stt":
+            # audio reaches every STT (it is a system frame): the next one heard the same utterance.
+            # Its transcript, if already made while it stood by, goes out now; else it follows.
+            held = self._held.pop(nxt, None)
+            if held is not None and now() - held[0] <= HELD_TRANSCRIPT_SECONDS:
+                await super()._branch_output(nxt, held[1], DOWNSTREAM)
 
     def _replay(self, failed: int) -> Frame | None:
         """What the next provider is sent: the turn's request, or for TTS the words not yet spoken."""
@@ -251,7 +262,9 @@ class FallbackService(ParallelPipeline):
                 await self._fail_over(branch, "error", frame)
             return
         if branch != self.active and not frame.role and not frame.is_system:
-            return  # a late answer from a provider we moved away from
+            if isinstance(frame, TranscriptionFrame) and direction == DOWNSTREAM:
+                self._held[branch] = (now(), frame)  # a standby STT's transcript, for a failover
+            return  # a late answer from a provider we moved away from, or a standby's
         if direction == DOWNSTREAM and _closes_response(frame) and _response_id(frame) in self._closed_here:
             self._closed_here.discard(_response_id(frame))
             return  # the failed provider's own end of a response this wrapper already closed

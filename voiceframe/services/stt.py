@@ -32,6 +32,7 @@ from voiceframe.frames import (
 from voiceframe.processor import FrameDirection
 from voiceframe.services.base import AIService
 from voiceframe.services.settings import ServiceSettings
+from voiceframe.services.timeouts import DEFAULT_FIRST_BYTE_TIMEOUT, ProviderTimeoutError
 
 
 class STTSettings(ServiceSettings):
@@ -39,6 +40,14 @@ class STTSettings(ServiceSettings):
 
     language: str = "en-US"
     sample_rate: int | None = None
+
+
+class SegmentedSTTSettings(STTSettings):
+    """Settings of an STT that transcribes whole utterances (one request each)."""
+
+    #: seconds from the end of an utterance to its transcript before the turn fails over or
+    #: apologises; provider retries happen inside it. None: no limit
+    first_byte_timeout: float | None = DEFAULT_FIRST_BYTE_TIMEOUT
 
 
 @dataclass(slots=True)
@@ -167,9 +176,15 @@ class SegmentedSTTService(STTService):
     async def _transcribe(self, audio: bytes) -> None:
         task = asyncio.current_task()
         self.metrics.start_processing()
+        # only settings that define a deadline get one: a local engine has no provider to hang
+        limit = getattr(self.settings, "first_byte_timeout", None)
+        deadline = asyncio.timeout(limit)
         try:
-            result = await self.transcribe(audio, self.sample_rate)
+            async with deadline:
+                result = await self.transcribe(audio, self.sample_rate)
         except Exception as exc:
+            if isinstance(exc, TimeoutError) and deadline.expired():
+                exc = ProviderTimeoutError(f"no transcript from {self.name} within {limit:g} s")
             await self.fail(exc, context="transcribing")
             return
         finally:

@@ -10,12 +10,12 @@ import openai
 
 from voiceframe.frames import WordTiming
 from voiceframe.services.settings import ServiceSettings
-from voiceframe.services.stt import SegmentedSTTService, STTSettings, Transcript
+from voiceframe.services.stt import SegmentedSTTService, SegmentedSTTSettings, Transcript
 
 from ._client import OpenAIClient, OpenAIConnection, translate
 
 
-class OpenAISTTSettings(STTSettings, OpenAIConnection):
+class OpenAISTTSettings(SegmentedSTTSettings, OpenAIConnection):
     #: gpt-4o-transcribe / gpt-4o-mini-transcribe (text only) or whisper-1 (word timestamps)
     model: str = "gpt-4o-transcribe"
     #: ask for word times (response_format verbose_json + timestamp_granularities word: whisper-1 only)
@@ -64,7 +64,10 @@ class OpenAISTTService(OpenAIClient, SegmentedSTTService):
                 response_format="verbose_json" if s.word_timestamps else "json",
                 **extra,
             )
+            words = [WordTiming(w.word, w.start, w.end) for w in getattr(result, "words", None) or ()]
+            text = result.text
+            if not isinstance(text, str):
+                raise TypeError(f"text is {type(text).__name__}, not a string")
         except Exception as exc:
             raise translate(exc, self.where) from exc
-        words = [WordTiming(w.word, w.start, w.end) for w in getattr(result, "words", None) or ()]
-        return Transcript(text=str(result.text).strip(), words=words, language=s.language)
+        return Transcript(text=text.strip(), words=words, language=s.language)

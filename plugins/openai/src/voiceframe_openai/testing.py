@@ -120,6 +120,9 @@ class SpeechScript:
 class TranscriptionScript:
     text: str = "hello from the local server"
     delay: float = 0.0
+    #: a body fault after the headers: "hang" (headers, then nothing), "drop" (half a body, then the
+    #: connection closes), "malformed" (a body that is not JSON), "wrong_shape" (JSON without ``text``)
+    fault: str | None = None
 
 
 Script = ChatScript | SpeechScript | TranscriptionScript | ErrorScript | DropScript | HangScript
@@ -244,6 +247,31 @@ class FakeOpenAIServer(LocalServer):
             self._disconnect.set()
             raise
         return self._drop(request)
+
+    async def _broken_body(self, request: web.Request, seen: SeenRequest, fault: str) -> web.StreamResponse:
+        bodies = {
+            "malformed": b'{"text": "hello fr',
+            "wrong_shape": b'{"transcript": {"words": 7}}',
+            "hang": b"",
+            "drop": b'{"text": "hel',
+        }
+        body = bodies[fault]
+        length = len(body) if fault in ("malformed", "wrong_shape") else 64
+        resp = web.StreamResponse(
+            headers={"Content-Type": "application/json", "Content-Length": str(length), **self._headers()}
+        )
+        await resp.prepare(request)
+        if body:
+            await resp.write(body)
+        if fault == "hang":
+            await self._hang(request, seen)
+            return resp
+        if fault == "drop":
+            self._drop(request)
+            return resp
+        await resp.write_eof()
+        seen.completed = True
+        return resp
 
     async def _json(self, request: web.Request, seen: SeenRequest) -> dict[str, Any] | web.Response:
         try:
@@ -455,6 +483,8 @@ class FakeOpenAIServer(LocalServer):
         assert isinstance(script, TranscriptionScript), f"not a transcription script: {script!r}"
         if script.delay:
             await asyncio.sleep(script.delay)
+        if script.fault is not None:
+            return await self._broken_body(request, seen, script.fault)
         rate, _, _, frames = seen.wav
         seen.completed = True
         if fmt == "text":
