@@ -32,6 +32,7 @@ from voiceframe.frames import (
     ErrorFrame,
     Frame,
     FunctionCallInProgressFrame,
+    InterruptionFrame,
     LLMContextFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
@@ -149,6 +150,11 @@ class FallbackService(ParallelPipeline):
 
     async def _receive(self, frame: Frame, direction: FrameDirection) -> None:
         if frame.role or frame.is_system:
+            if isinstance(frame, InterruptionFrame):
+                # the turn in flight is abandoned: nothing to replay, no response left open
+                self._disarm_timer()
+                self._request = None
+                self._open = None
             await super()._receive(frame, direction)  # lifecycle and system frames: every service
             return
         if frame.epoch < 0:
