@@ -146,7 +146,13 @@ class FakeRoom:
     """The user's side: a microphone hearing the user plus the loudspeaker ``leak_db`` down, ``delay``
     late, through a small room's reverberation, over background noise at -60 dBFS."""
 
-    def __init__(self, leak_db: float | None, delay: float, user: Sequence[tuple[float, Int16Array]]) -> None:
+    def __init__(
+        self,
+        leak_db: float | None,
+        delay: float,
+        user: Sequence[tuple[float, Int16Array]],
+        user_db: float = 0.0,
+    ) -> None:
         n = int(SESSION_SECS * SR) + SR
         self.speaker = np.zeros(n)
         self.user = np.zeros(n)
@@ -160,7 +166,7 @@ class FakeRoom:
         self.noise = np.random.default_rng(3).standard_normal(n) * 32768 * 10 ** (-60 / 20)
         for onset, pcm in user:
             i = round(onset * SR)
-            self.user[i : i + pcm.size] += pcm
+            self.user[i : i + pcm.size] += pcm * 10.0 ** (user_db / 20.0)
             self.utterances.append((onset, onset + pcm.size / SR))
 
     def play(self, pts: float, pcm: bytes) -> None:
@@ -256,9 +262,12 @@ class EchoResult:
     turn_starts: list[float] = field(default_factory=list)
 
 
-async def run_session(leak_db: float | None, delay: float, *, guard: bool) -> EchoResult:
+async def run_session(
+    leak_db: float | None, delay: float, *, guard: bool, user_db: float = 0.0
+) -> EchoResult:
+    """One session; ``user_db``: the user's level relative to the bot's (both -20 dBFS at 0)."""
     bot_lines, user_lines = voices()
-    room = FakeRoom(leak_db, delay, list(zip(USER_ONSETS, user_lines, strict=True)))
+    room = FakeRoom(leak_db, delay, list(zip(USER_ONSETS, user_lines, strict=True)), user_db)
     echo = EchoGuard() if guard else None
     output = FakeLoudspeaker(room)
     stages: list[FrameProcessor] = [

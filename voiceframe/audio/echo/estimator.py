@@ -37,6 +37,12 @@ _NOISE_FLOOR = 1e-7
 _F64 = npt.NDArray[np.float64]
 
 
+def _quantile(values: _F64, q: float) -> float:
+    """The ``q`` quantile (nearest rank): np.partition, ~10x cheaper than np.quantile on 200 values."""
+    k = round(q * (values.size - 1))
+    return float(np.partition(values, k)[k])
+
+
 class EchoEstimator:
     """Energy envelopes of the played reference and of the input; echo delay and gain estimated online."""
 
@@ -125,20 +131,27 @@ class EchoEstimator:
         if num_channels > 1:
             x = x[: x.size - x.size % num_channels].reshape(-1, num_channels).mean(axis=1)
         first = math.floor(start / BLOCK_SECS + 1e-9)
-        # block of each sample, relative to the first
-        rel = np.floor((start + np.arange(x.size) / sample_rate) / BLOCK_SECS + 1e-9).astype(np.int64) - first
-        sums = np.bincount(rel, weights=x * x)
-        counts = np.bincount(rel).astype(np.float64)
-        for i in range(sums.size):
+        last = math.floor((start + (x.size - 1) / sample_rate) / BLOCK_SECS + 1e-9)
+        # the sum of squares and sample count of each block the chunk touches (usually one or two);
+        # plain Python floats: a few numpy calls on tiny arrays cost more than the arithmetic
+        edges = [0]
+        for b in range(first + 1, last + 1):
+            edges.append(min(max(math.ceil(((b * BLOCK_SECS) - start) * sample_rate - 1e-6), 0), x.size))
+        edges.append(x.size)
+        last_loud: int | None = None
+        for i in range(len(edges) - 1):
+            part = x[edges[i] : edges[i + 1]]
+            total, n = float(part @ part), part.size
             b = first + i
             slot = b & (self.size - 1)
             if at[slot] != b:
                 at[slot] = b
                 energy[slot] = count[slot] = 0.0
-            energy[slot] += sums[i]
-            count[slot] += counts[i]
-        loud = np.flatnonzero(sums > _SILENT * np.maximum(counts, 1.0))
-        return first + sums.size - 1, (first + int(loud[-1]) if loud.size else None)
+            energy[slot] += total
+            count[slot] += n
+            if total > _SILENT * n:
+                last_loud = b
+        return last, last_loud
 
     # ------------------------------------------------------------------------------ envelopes
 
@@ -181,7 +194,7 @@ class EchoEstimator:
         blocks = np.arange(first, last + 1)
         recorded = x[self._in_at[blocks & (self.size - 1)] == blocks]
         if recorded.size:
-            self.noise = max(float(np.quantile(recorded, 0.1)), _NOISE_FLOOR)
+            self.noise = max(_quantile(recorded, 0.1), _NOISE_FLOOR)
         if last - self._last_ref_block > self.history_blocks:
             return
         ref = self.reference_energy(first - self.max_lag, last)
@@ -189,16 +202,7 @@ class EchoEstimator:
         # short lag cannot win just because a long one's echo has not arrived yet
         if int(np.count_nonzero(ref[: x.size] > _SILENT)) < self.min_active:
             return
-        amp_x = np.sqrt(x)
-        best_lag, best_corr = None, self.min_correlation
-        if amp_x.std() > 0:
-            for lag in range(self.max_lag + 1):
-                amp_y = np.sqrt(ref[self.max_lag - lag : self.max_lag - lag + x.size])
-                if amp_y.std() == 0:
-                    continue
-                corr = float(np.corrcoef(amp_x, amp_y)[0, 1])
-                if corr > best_corr:
-                    best_lag, best_corr = lag, corr
+        best_lag, best_corr = self._best_lag(np.sqrt(x), np.sqrt(ref))
         if best_lag is not None:
             self.lag, self.correlation = best_lag, best_corr
         elif self.lag is not None:
@@ -213,7 +217,25 @@ class EchoEstimator:
             # at the lag, the median ratio (robust to a user talking over part of it); without a lag
             # the loudest block in reach stands for the echo's source, so take a high quantile
             quantile = 0.5 if self.lag is not None else 0.9
-            self.gain = float(np.quantile(x[active] / spread[active], quantile))
+            self.gain = _quantile(x[active] / spread[active], quantile)
+
+    def _best_lag(self, amp_x: _F64, amp_ref: _F64) -> tuple[int | None, float]:
+        """The lag whose shifted reference envelope correlates best with the input's (Pearson, all
+        lags in one matrix product), if it reaches ``min_correlation``."""
+        xc = amp_x - amp_x.mean()
+        x_norm = float(np.sqrt(xc @ xc))
+        if x_norm == 0.0:
+            return None, 0.0
+        # row j holds the reference shifted by lag max_lag - j
+        rows = np.lib.stride_tricks.sliding_window_view(amp_ref, amp_x.size)[::-1]
+        yc = rows - rows.mean(axis=1, keepdims=True)
+        y_norm = np.sqrt(np.einsum("ij,ij->i", yc, yc))
+        dots = yc @ xc
+        corr = np.where(y_norm > 0, dots / np.where(y_norm > 0, y_norm, 1.0) / x_norm, -1.0)
+        lag = int(np.argmax(corr))
+        if corr[lag] < self.min_correlation:
+            return None, 0.0
+        return lag, float(corr[lag])
 
     # ------------------------------------------------------------------------------ prediction
 
