@@ -137,7 +137,7 @@ def test_deeply_nested_offer_is_a_400() -> None:
 
 def test_loguru_handlers_do_not_print_locals_and_keys_are_redacted() -> None:
     lines: list[str] = []
-    setup_logging("DEBUG", lambda m: lines.append(str(m)), replace=False)
+    handler = setup_logging("DEBUG", lambda m: lines.append(str(m)), replace=False)
     try:
         secret_key = "sk-live-0123456789"  # noqa: F841 - what diagnose=True would print
         try:
@@ -146,28 +146,50 @@ def test_loguru_handlers_do_not_print_locals_and_keys_are_redacted() -> None:
             logger.exception("failed")
         logger.debug("provider said: {}", '{"error": "bad", "authorization": "Bearer sk-echoed-999"}')
     finally:
-        logger.remove()
-        setup_logging("INFO")
+        logger.remove(handler)
     text = "".join(lines)
     assert "boom" in text and "sk-live-0123456789" not in text
     assert "sk-echoed-999" not in text and "[redacted]" in text
     assert redact("Authorization: Basic dXNlcjpwYXNz") == "Authorization: Basic [redacted]"
 
 
+async def read_paced(budget: InboundBudget, arrivals: list[float]) -> float:
+    """Read 20 ms messages that arrive at ``arrivals`` (loop times) as the reader does; returns the
+    time the last one was processed."""
+    loop = asyncio.get_running_loop()
+    for at in arrivals:
+        await asyncio.sleep(max(0.0, at - loop.time()))  # not here yet: receive() waits
+        delay = budget.audio_delay(0.02)
+        if delay:
+            await asyncio.sleep(delay)
+    return loop.time()
+
+
 @pytest.mark.looptime
-async def test_budget_allows_real_time_and_refuses_a_flood() -> None:
-    # virtual time: the loop's clock only moves when we sleep
-    budget = InboundBudget(BudgetLimits(audio_burst=1.0))
-    for _ in range(200):  # 4 s of real-time audio in 20 ms messages
-        budget.charge_audio(0.02)
-        await asyncio.sleep(0.02)
-    flood = InboundBudget(BudgetLimits(audio_burst=1.0))
-    accepted = 0
+async def test_budget_allows_real_time_and_a_backlog_after_a_stall_and_refuses_a_flood() -> None:
+    t0 = asyncio.get_running_loop().time()
+    real_time = [t0 + n * 0.02 for n in range(500)]  # 10 s of a normal caller
+    budget = InboundBudget(BudgetLimits())
+    await read_paced(budget, real_time)
+    assert budget.waited == 0.0
+
+    # the server did not read for 5 s (a busy loop, a slow bot build): 250 messages are waiting at
+    # once, and the caller goes on at real time; the backlog drains, the caller is not closed
+    t0 = asyncio.get_running_loop().time()
+    stalled = [t0] * 250 + [t0 + n * 0.02 for n in range(250, 1000)]
+    budget = InboundBudget(BudgetLimits())
+    done = await read_paced(budget, stalled)
+    assert budget.waited > 0 and done - t0 < 1000 * 0.02 + 0.1  # caught up before the end
+
+    # a flood: 5,000 messages at once
+    t0 = asyncio.get_running_loop().time()
+    flood = InboundBudget(BudgetLimits(audio_burst=1.0, catch_up=2.0, max_behind=10.0))
     with pytest.raises(BudgetExceeded, match="faster than real time"):
-        for _ in range(5000):
-            flood.charge_audio(0.02)
-            accepted += 1
-    assert 45 <= accepted <= 51  # the 1 s burst, not 100 s
+        await read_paced(flood, [t0] * 5000)
+    elapsed = asyncio.get_running_loop().time() - t0
+    # read at most the burst plus 2x real time for 10 s, then closed: not 100 s of audio
+    assert 9.5 < elapsed < 11.0 and flood.audio_seconds < 1.0 + 2.0 * 10.5
+
     messages = InboundBudget(BudgetLimits(message_rate=50, message_burst=100))
     with pytest.raises(BudgetExceeded, match="too many messages"):
         for _ in range(1000):

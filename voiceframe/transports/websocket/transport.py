@@ -260,9 +260,11 @@ class WebSocketInput(InputTransport):
             try:
                 event = self.serializer.decode(message)
                 if isinstance(event, AudioIn):
-                    budget.charge_audio(
+                    delay = budget.audio_delay(
                         len(event.pcm) / (2 * max(event.num_channels, 1) * max(event.sample_rate, 1))
                     )
+                    if delay > 0:  # ahead of its budget: read no faster than it allows
+                        await asyncio.sleep(delay)
                     await self.push_audio(event.pcm, event.sample_rate, event.num_channels)
                     continue
                 budget.charge_message()
