@@ -233,3 +233,26 @@ async def test_webrtc_offer_that_never_connects_frees_its_slot_within_the_connec
     finally:
         await client.close()
         await server.close()
+
+
+async def test_webrtc_data_channel_flood_closes_the_session() -> None:
+    from voiceframe.transports.webrtc.server import EVENT_BURST, WebRTCServer, WebRTCSession
+
+    class FakePeerConnection:
+        async def close(self) -> None:
+            return None
+
+    async def factory(transport: Any, observers: Any, idle: Any) -> Any:
+        raise AssertionError("not built in this test")
+
+    server = WebRTCServer(factory)
+    session = WebRTCSession(server, FakePeerConnection())
+    server.sessions[session.id] = session
+    for _ in range(int(EVENT_BURST) - 1):
+        session.on_event('{"type": "hello"}')
+    assert session.end_reason is None  # a burst is fine
+    for _ in range(20):
+        session.on_event('{"type": "hello"}')
+    assert session.end_reason is not None and session.end_reason.startswith("client flooded")
+    await asyncio.wait_for(session.closed.wait(), 5)
+    assert not server.sessions
