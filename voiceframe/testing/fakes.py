@@ -94,7 +94,8 @@ class FakeLLM(LLMService):
         token_delay: float = 0.02,
         name: str | None = None,
     ) -> None:
-        super().__init__(name=name)
+        # a script's delays and FakePause stalls are deliberate: no provider deadlines unless asked for
+        super().__init__(name=name, first_byte_timeout=None, chunk_timeout=None)
         self.responses = responses
         self.ttfb = ttfb
         self.token_delay = token_delay
@@ -163,7 +164,7 @@ class FakeTTS(TTSService):
         words_first: bool = True,
         name: str | None = None,
     ) -> None:
-        super().__init__(name=name, sample_rate=sample_rate)
+        super().__init__(name=name, sample_rate=sample_rate, first_byte_timeout=None, chunk_timeout=None)
         self.latency = latency
         self.word_duration = word_duration
         self.timestamps = timestamps
