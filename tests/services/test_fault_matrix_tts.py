@@ -1,6 +1,8 @@
 """The TTS fault matrix: every cloud TTS plugin against its local server, every fault, with and without
 a fallback. With a fallback the backup speaks the sentence that failed; without one the apology goes
 out as text (a TTS that failed cannot speak it); within the timeout plus 1 s, and the session ends.
+A key rejected when a WebSocket TTS connects at the session's start ends the session at once with the
+reason instead (a configuration mistake; the peer is told why).
 
 Faults a protocol cannot carry are not run: OpenAI's and Deepgram's speech endpoints stream raw PCM,
 so there is no SSE or JSON to break (``malformed``, ``wrong_shape``).
@@ -36,6 +38,7 @@ KEY = "test-key"
 SENTENCE = "Hello there friend."
 REPEAT = 8  # a fault repeated this often outlasts the plugin's own retries
 RAW_PCM = ("openai", "deepgram")
+SOCKET = ("cartesia", "elevenlabs")  # connect at the session's start
 
 
 def openai_faults(server: openai_fake.FakeOpenAIServer, fault: str) -> None:
@@ -161,6 +164,13 @@ async def one_case(plugin: str, fault: str, with_fallback: bool) -> None:
             12.0,
         )
         out = outcome(result, expected, watch())
+    if fault == "401" and plugin in SOCKET and not with_fallback:
+        # the key is rejected at the upgrade, when the session starts: a configuration mistake ends
+        # the session at once, and the reason (naming the variable) is what the peer is told
+        [error] = out.errors
+        assert error.fatal and "check the environment variable" in error.error, error
+        assert out.state is TaskState.CANCELLED and out.wall < TIMEOUT + GRACE
+        return
     check(out, expected, limit=TIMEOUT + GRACE)
     if fault == "401":
         assert any("check the environment variable" in e.error for e in out.errors), out.errors

@@ -80,8 +80,9 @@ class AIService(QueuedFrameProcessor):
 
     async def on_start(self, frame: StartFrame) -> None:
         self.metrics.enabled = frame.enable_metrics
-        # with an apology the session goes on: the first turn that needs this service tries again and,
-        # if it still fails, the caller hears the apology (a session that never starts says nothing)
+        # a provider out of reach: with an apology the session goes on, the first turn that needs
+        # this service tries again and, if it still fails, the caller hears the apology. A missing or
+        # rejected key is a configuration mistake: fatal at once, so the peer is told why.
         later = "; trying again at the first use" if self.apology else ""
         try:
             await retry(self._connect_once, backoff=self.backoff, max_attempts=self.connect_attempts)
@@ -90,7 +91,9 @@ class AIService(QueuedFrameProcessor):
                 f"{self.name}: could not connect: {exc}{later}", fatal=not later, exception=exc
             )
         except ServiceError as exc:
-            await self.push_error(f"{self.name}: {exc}{later}", fatal=exc.fatal and not later, exception=exc)
+            await self.push_error(
+                f"{self.name}: {exc}{'' if exc.fatal else later}", fatal=exc.fatal, exception=exc
+            )
 
     async def _connect_once(self) -> None:
         # a provider that accepts the TCP connection and never answers must not hold the session's
