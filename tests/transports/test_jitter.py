@@ -13,7 +13,9 @@ barges in. The caller echoes each ``mark`` when the audio sent before it has pla
 drops what it holds and echoes every pending mark at once, as Twilio does.
 
 Real sockets, the real :class:`VoiceServer`, real time (uvicorn and the sockets cannot run on the
-virtual clock); the caller's clock is the same monotonic clock as the server's. Marked slow (~10 s).
+virtual clock); the callers run in a child process. Marked slow (~15 s). A run in which the server
+itself wrote audio later than its lead (its process got no CPU for that long: a loaded machine, not
+the pacing) is run once more; dropouts in a run without such a stall fail the test.
 The numbers for the report: ``python -m tests.transports.test_jitter [calls] [lead ...]``.
 """
 
@@ -191,8 +193,13 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
 @pytest.mark.slow
 async def test_twenty_bufferless_callers_hear_no_dropout_and_barge_in_commits_the_marked_words() -> None:
     lead = ServerLimits().send_ahead
-    results = await run_calls(20, lead)
-    print(json.dumps(summary(results)))
+    for _attempt in range(2):
+        results = await run_calls(20, lead)
+        print(json.dumps(summary(results)))
+        # the server's own pacing counter says whether this process was kept from running for longer
+        # than the lead (a shared CI machine): then the run shows nothing about the lead; once more
+        if not any(res["late_writes"] for res in results):
+            break
     for res in results:
         assert res["closed"] is not None and res["closed"][0] == 1000
         assert [len(r.arrivals) > 20 for r in res["replies"]] == [True, True, True]
