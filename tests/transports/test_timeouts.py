@@ -185,3 +185,35 @@ async def test_plain_get_of_a_stream_path_is_426(server: VoiceServer) -> None:
     status = await asyncio.wait_for(reader.readline(), 3)
     assert status.startswith(b"HTTP/1.1 426"), status
     writer.close()
+
+
+def masked_text_frame(payload: bytes) -> bytes:
+    """A client's WebSocket text frame (payload < 126 bytes), masked as clients must."""
+    mask = b"\x01\x02\x03\x04"
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def test_client_that_never_answers_the_close_is_dropped() -> None:
+    """An idle session is closed; a client that reads but never sends its close frame back loses its TCP
+    connection CLOSE_HANDSHAKE_TIMEOUT later (uvicorn alone would wait 10 s)."""
+    from voiceframe.transports.websocket.server import CLOSE_HANDSHAKE_TIMEOUT
+
+    srv = VoiceServer(talking_bot, port=0, limits=ServerLimits(idle_timeout=0.5))
+    await srv.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        writer.write(
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+        writer.write(masked_text_frame(b'{"type": "start", "sample_rate": 16000}'))
+        t0 = now()
+        took = await closed_by_peer(reader, 0.5 + CLOSE_HANDSHAKE_TIMEOUT + 5)
+        print(f"\nidle close unanswered: TCP closed {took:.2f} s after start")
+        assert took < 0.5 + CLOSE_HANDSHAKE_TIMEOUT + 1.5
+        assert srv.closed[-1][1:] == (1000, "idle for 0.5 s") and now() - t0 < 5
+        await until(lambda: srv.guard.open == 0, 1.0)
+        writer.close()
+    finally:
+        await srv.stop()

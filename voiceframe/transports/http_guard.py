@@ -80,6 +80,18 @@ class ConnectionGuard:
 
         return make
 
+    def transport_of(self, peer: Any) -> asyncio.Transport | None:
+        """The open connection from ``peer`` (an ASGI ``client``: host and port), if any."""
+        if not peer:
+            return None
+        host, port = peer[0], peer[1]
+        for transport in self._open:
+            name = transport.get_extra_info("peername")
+            if isinstance(name, tuple) and name[:2] == (host, port) and not transport.is_closing():
+                assert isinstance(transport, asyncio.Transport)
+                return transport
+        return None
+
     # -------------------------------------------------------------------------------- accounting
 
     def _prune(self) -> None:

@@ -66,6 +66,8 @@ BotFactory = Callable[[WebSocketTransport], Any]
 CLOSE_TRY_AGAIN_LATER = 1013
 #: the server hit a condition that prevented it from serving: the session failed
 CLOSE_INTERNAL_ERROR = 1011
+#: seconds a client has to answer our close frame before its TCP connection is dropped
+CLOSE_HANDSHAKE_TIMEOUT = 2.0
 _ids = itertools.count(1)
 
 
@@ -369,7 +371,7 @@ class VoiceServer:
                 if fut is not None and not fut.done():
                     fut.cancel()
                     await asyncio.wait((fut,), timeout=5.0)
-            await _close(ws, link, serializer, session.failure)
+            await _close(ws, link, serializer, session.failure, self.guard.transport_of(ws.client))
             self.sessions.pop(sid, None)
             self.closed.append((sid, link.close_code or 1000, link.close_reason))
 
@@ -513,7 +515,11 @@ async def _send(ws: Any, message: Message) -> None:
 
 
 async def _close(
-    ws: Any, link: WebSocketLink, serializer: Serializer, failure: SessionFailure | None
+    ws: Any,
+    link: WebSocketLink,
+    serializer: Serializer,
+    failure: SessionFailure | None,
+    transport: asyncio.Transport | None,
 ) -> None:
     """Close with the link's code and reason; abort a client that is not reading (no close can reach it).
 
@@ -525,7 +531,7 @@ async def _close(
     if ws.application_state != WebSocketState.CONNECTED or ws.client_state == WebSocketState.DISCONNECTED:
         return
     if link.stalled:
-        _abort(ws)
+        _abort(transport)
         return
     code = link.close_code or 1000
     try:
@@ -536,17 +542,20 @@ async def _close(
                 event = serializer.encode_event(told.event())
                 if event is not None:
                     await _send(ws, event)
+            # uvicorn then waits 10 s for the client's close frame before it drops the TCP connection; a
+            # client that never answers would hold its socket that long
+            protocol = transport.get_protocol() if transport is not None else None
+            if protocol is not None and hasattr(protocol, "close_timeout"):
+                protocol.close_timeout = CLOSE_HANDSHAKE_TIMEOUT
             await ws.close(code if code != 1006 else CLOSE_INTERNAL_ERROR, link.close_reason)
     except Exception:  # gone, or not reading: nothing more to say
-        _abort(ws)
+        _abort(transport)
 
 
-def _abort(ws: Any) -> None:
-    # Starlette hides the socket; uvicorn's ASGI send is a bound method of its protocol, which owns the
-    # transport. abort() drops the connection and its buffered data at once (close() would wait for a
-    # client that never reads).
-    protocol = getattr(getattr(ws, "_send", None), "__self__", None)
-    transport = getattr(protocol, "transport", None)
+def _abort(transport: asyncio.Transport | None) -> None:
+    # abort() drops the connection and its buffered data at once (close() would wait for a client that
+    # never reads). Starlette hides the socket (and wraps uvicorn's send, so its protocol cannot be
+    # reached from the WebSocket): the connection guard finds the transport by the client's address.
     if transport is not None:
         transport.abort()
 
