@@ -77,8 +77,9 @@ _MAX_CLOSED_CONTEXTS = 64
 # a timer may fire this much before its deadline (clock resolution, virtual time rounding): treat
 # what is due that soon as due now, or the player would spin on a timer that fires "early"
 _EPS = 1e-6
-# a word that starts exactly where a chunk starts is in that chunk, and whatever marks its playout must
-# follow that chunk; sums of clock times may put the word a rounding error (far below this) earlier
+# a word that starts exactly where a chunk starts is in that chunk, and the mark for it must follow that
+# chunk; sums of clock times may put the word a rounding error (far below this) earlier. Only with
+# confirmed playout: without marks the word is released at the chunk's time either way
 _WORD_AFTER = 1e-7
 
 
@@ -152,6 +153,7 @@ class OutputTransport(FrameProcessor):
         #: release the frame on the echo; without it, words follow the playout clock
         self.confirmed_playout = confirmed_playout
         self._mark_lead = send_ahead if confirmed_playout else 0.0
+        self._word_after = _WORD_AFTER if confirmed_playout else 0.0
         #: pacing quality: chunks in the middle of a sentence (TTS context) written after their playout
         #: time (an audible gap for a client with no more buffer than the send-ahead), and the worst
         #: such delay in seconds. The first chunk after silence cannot be late: it sets the time.
@@ -361,7 +363,8 @@ class OutputTransport(FrameProcessor):
             heapq.heappush(ctx.pending, (frame.pts, next(self._seq), frame))
 
     def _schedule_word(self, when: float, frame: TTSTextFrame) -> None:
-        heapq.heappush(self._heap, (when - self._mark_lead + _WORD_AFTER, next(self._seq), _WORD, frame))
+        key = when - self._mark_lead + self._word_after
+        heapq.heappush(self._heap, (key, next(self._seq), _WORD, frame))
 
     def _take_frame(self, frame: Frame, direction: FrameDirection) -> None:
         self._flush_chunk()
