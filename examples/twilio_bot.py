@@ -29,14 +29,14 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--public-url", help="wss://host the TwiML should point Twilio at")
-    parser.add_argument("--max-sessions", type=int, default=10)
+    parser.add_argument("--max-sessions", type=int, default=20)
     args = parser.parse_args()
     server = VoiceServer(
         make_bot,
         host="127.0.0.1",
         port=args.port,
         public_url=args.public_url,
-        limits=ServerLimits(max_sessions=args.max_sessions, idle_timeout=60.0),
+        limits=ServerLimits(max_sessions=args.max_sessions),
     )
     await server.start()
     print(f"Twilio stream: {server.url}/twilio   TwiML: http://127.0.0.1:{server.port}/twiml")

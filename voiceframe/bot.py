@@ -65,7 +65,7 @@ def _vad(section: VADSection) -> FrameProcessor:
     return VADProcessor(section.params())
 
 
-def _turns(section: TurnSection) -> FrameProcessor:
+def _turns(section: TurnSection, echo: Any = None) -> FrameProcessor:
     from voiceframe.turns.controller import UserTurnController
     from voiceframe.turns.strategies import (
         CombinedStrategy,
@@ -89,6 +89,7 @@ def _turns(section: TurnSection) -> FrameProcessor:
         min_words=section.min_words,
         backchannels=tuple(section.backchannels),
         late_final_secs=section.late_final_secs,
+        echo=echo,
     )
 
 
@@ -121,22 +122,31 @@ def build_bot(
     functions = FunctionCallManager(context)
     for name, (handler, options) in (tools or {}).items():
         functions.register_function(name, handler, **options)
-    turns = _turns(config.turn)
-    pipeline = Pipeline(
-        [
-            transport.input(),
-            _vad(config.vad),
-            stt,
-            turns,
-            UserAggregator(context),
-            llm,
-            functions,
-            tts,
-            transport.output(),
-            AssistantAggregator(context),
-        ],
-        name="bot",
-    )
+    echo = None
+    if config.turn.echo_guard:
+        from voiceframe.audio.echo import EchoGuard
+
+        echo = EchoGuard()
+    turns = _turns(config.turn, echo)
+    output = transport.output()
+    stages: list[FrameProcessor] = [
+        transport.input(),
+        _vad(config.vad),
+        stt,
+        turns,
+        UserAggregator(context),
+        llm,
+        functions,
+        tts,
+        output,
+    ]
+    if echo is not None:
+        from voiceframe.transports.output import OutputTransport
+
+        # what was played is the echo reference
+        stages.append(echo.reference_tap(output if isinstance(output, OutputTransport) else None))
+    stages.append(AssistantAggregator(context))
+    pipeline = Pipeline(stages, name="bot")
     return Bot(pipeline, context, functions, stt, llm, tts, turns, settings.greeting or None)
 
 

@@ -168,6 +168,12 @@ class TurnSection(_Section):
         ge=0.0,
         description="Seconds to wait after the end of speech for the STT's final transcript.",
     )
+    echo_guard: bool = Field(
+        default=True,
+        description="Hold a VAD start while the bot speaks until the input is clearly louder than the "
+        "bot's own predicted echo (a speakerphone leaking the bot's audio back), so the bot does not "
+        "interrupt or answer itself.",
+    )
 
 
 class TransportSection(_Section):

@@ -179,9 +179,10 @@ async def test_connections_over_the_per_ip_cap_are_refused_and_slots_come_back(
         w.close()
 
 
-async def test_plain_get_of_a_stream_path_is_426(server: VoiceServer) -> None:
+@pytest.mark.parametrize("path", ["/ws", "/twilio", "/twilio/some-call-token"])
+async def test_plain_get_of_a_stream_path_is_426(server: VoiceServer, path: str) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
     status = await asyncio.wait_for(reader.readline(), 3)
     assert status.startswith(b"HTTP/1.1 426"), status
     writer.close()

@@ -230,6 +230,7 @@ class VoiceServer:
                 # a plain GET of a stream path: say it needs a WebSocket (a 404 suggests a wrong URL)
                 Route("/ws", _upgrade_required),
                 Route("/twilio", _upgrade_required),
+                Route("/twilio/{token}", _upgrade_required),
             ]
         )
 
