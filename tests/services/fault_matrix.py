@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
+
+from voiceframe_openai import testing as openai_fake
 
 from voiceframe.frames import ErrorFrame, Frame, TextFrame, TTSTextFrame
 from voiceframe.task import TaskState
@@ -93,3 +96,16 @@ class Stopwatch:
 
     def __call__(self) -> float:
         return time.perf_counter() - self.start
+
+
+def openai_request_fault(fault: str) -> Any | None:
+    """The OpenAI local server's script for a fault every OpenAI endpoint fails alike, else None."""
+    if fault == "500":
+        return openai_fake.ErrorScript(
+            500, "The server had an error while processing your request.", "server_error"
+        )
+    if fault == "429":
+        return openai_fake.ErrorScript(429, "Rate limit reached", "requests", retry_after=0.05)
+    if fault == "hang_before_headers":
+        return openai_fake.HangScript()
+    return None

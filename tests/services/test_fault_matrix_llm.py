@@ -25,6 +25,7 @@ from tests.services.fault_matrix import (
     TIMEOUT,
     Stopwatch,
     check,
+    openai_request_fault,
     outcome,
 )
 from voiceframe.context.llm_context import LLMContext
@@ -45,12 +46,9 @@ REPEAT = 4
 def openai_faults(server: openai_fake.FakeOpenAIServer, fault: str) -> None:
     s = openai_fake
     script: Any
-    if fault == "500":
-        script = s.ErrorScript(500, "The server had an error while processing your request.", "server_error")
-    elif fault == "429":
-        script = s.ErrorScript(429, "Rate limit reached", "requests", retry_after=0.05)
-    elif fault == "hang_before_headers":
-        script = s.HangScript()
+    common = openai_request_fault(fault)
+    if common is not None:
+        script = common
     elif fault == "hang_mid_stream":
         script = s.ChatScript(text=ANSWER, hang_after=3)
     elif fault == "close_mid_stream":

@@ -19,7 +19,7 @@ from voiceframe_openai import OpenAISTTService
 from voiceframe_openai import testing as openai_fake
 
 from tests.services.fakes import FakeToneTTS
-from tests.services.fault_matrix import APOLOGY, FAULTS, GRACE, TIMEOUT, check, outcome
+from tests.services.fault_matrix import APOLOGY, FAULTS, GRACE, TIMEOUT, check, openai_request_fault, outcome
 from voiceframe.frames import (
     Frame,
     InputAudioRawFrame,
@@ -54,12 +54,9 @@ class FakeHeardSTT(SegmentedSTTService):
 def inject(server: openai_fake.FakeOpenAIServer, fault: str) -> None:
     s = openai_fake
     script: Any
-    if fault == "500":
-        script = s.ErrorScript(500, "The server had an error while processing your request.", "server_error")
-    elif fault == "429":
-        script = s.ErrorScript(429, "Rate limit reached", "requests", retry_after=0.05)
-    elif fault == "hang_before_headers":
-        script = s.HangScript()
+    common = openai_request_fault(fault)
+    if common is not None:
+        script = common
     elif fault == "401":
         server.api_key = "sk-a-different-key"
         return

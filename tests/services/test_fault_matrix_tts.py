@@ -25,7 +25,16 @@ from voiceframe_openai import OpenAITTSService
 from voiceframe_openai import testing as openai_fake
 
 from tests.services.fakes import FakeToneTTS
-from tests.services.fault_matrix import APOLOGY, FAULTS, GRACE, TIMEOUT, Stopwatch, check, outcome
+from tests.services.fault_matrix import (
+    APOLOGY,
+    FAULTS,
+    GRACE,
+    TIMEOUT,
+    Stopwatch,
+    check,
+    openai_request_fault,
+    outcome,
+)
 from voiceframe.frames import LLMFullResponseStartFrame, TTSSpeakFrame
 from voiceframe.pipeline import Pipeline
 from voiceframe.services.backoff import Backoff
@@ -44,12 +53,9 @@ SOCKET = ("cartesia", "elevenlabs")  # connect at the session's start
 def openai_faults(server: openai_fake.FakeOpenAIServer, fault: str) -> None:
     s = openai_fake
     script: Any
-    if fault == "500":
-        script = s.ErrorScript(500, "The server had an error while processing your request.", "server_error")
-    elif fault == "429":
-        script = s.ErrorScript(429, "Rate limit reached", "requests", retry_after=0.05)
-    elif fault == "hang_before_headers":
-        script = s.HangScript()
+    common = openai_request_fault(fault)
+    if common is not None:
+        script = common
     elif fault == "hang_mid_stream":
         script = s.SpeechScript(chunk_seconds=0.05, hang_after=1)
     elif fault == "close_mid_stream":
