@@ -42,17 +42,7 @@ class Bot:
 
 def build_service(spec: ServiceSpec) -> Any:
     """Create a checked service section's provider; with backups, a FallbackService in front of them."""
-    primary = _create(spec.cls, spec.settings)
-    if not spec.backups:
-        return primary
-    from voiceframe.services.fallback import FallbackService
-
-    backups = [_create(cls, settings) for _, cls, settings in spec.backups]
-    return FallbackService([primary, *backups], first_byte_timeout=spec.fallback_timeout)
-
-
-def _create(cls: Any, settings: Any) -> Any:
-    return cls(settings=settings) if settings is not None else cls()
+    return spec.build()
 
 
 def _vad(section: VADSection) -> FrameProcessor:

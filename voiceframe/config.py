@@ -246,6 +246,20 @@ class ServiceSpec:
     backups: list[tuple[str, Any, Any]] = field(default_factory=list)  # (name, class, settings)
     fallback_timeout: float = 10.0
 
+    def build(self) -> Any:
+        """Create the provider; with backups, a FallbackService in front of them."""
+        primary = _create(self.cls, self.settings)
+        if not self.backups:
+            return primary
+        from voiceframe.services.fallback import FallbackService
+
+        backups = [_create(cls, settings) for _, cls, settings in self.backups]
+        return FallbackService([primary, *backups], first_byte_timeout=self.fallback_timeout)
+
+
+def _create(cls: Any, settings: Any) -> Any:
+    return cls(settings=settings) if settings is not None else cls()
+
 
 @dataclass
 class BotConfig:
@@ -331,10 +345,8 @@ class BotConfig:
         return ServiceSpec(section, cfg.provider, cls, settings, backups, keys.fallback_timeout)
 
     def build_service(self, section: str) -> Any:
-        """Instantiate ``[section]``'s provider (see :func:`voiceframe.bot.build_service`)."""
-        from voiceframe.bot import build_service
-
-        return build_service(self.service_spec(section))
+        """Instantiate ``[section]``'s provider (see :meth:`ServiceSpec.build`)."""
+        return self.service_spec(section).build()
 
     def _provider(
         self, section: str, provider: str, values: dict[str, Any], key: str, problems: list[str]
@@ -487,7 +499,7 @@ def _line_number(problem: str) -> int:
 def load_valid_config(path: str | Path | None) -> BotConfig:
     """The config at ``path`` (None: the offline demo's), validated: :func:`validate_config`."""
     if path is None:
-        from voiceframe.demo import DEMO_CONFIG
+        from voiceframe.demo_config import DEMO_CONFIG
 
         config = _parse(DEMO_CONFIG, None)
     else:
