@@ -8,15 +8,34 @@ websockets are imported only when a server starts.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import math
 import struct
 from collections.abc import Awaitable, Callable
 from typing import Any, Self
 
+#: how long a hung reply lasts at most, so a test that forgets its client still ends
+HANG_SECONDS = 60.0
+
 
 class LocalServer:
     """Base of local protocol servers: ``async with`` starts and stops them."""
+
+    _stopping: asyncio.Event | None = None
+
+    async def hang(self) -> None:
+        """Send nothing until the server stops (:meth:`release_hangs`), at most ``HANG_SECONDS``."""
+        if self._stopping is None:
+            self._stopping = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), HANG_SECONDS)
+
+    def release_hangs(self) -> None:
+        """End every :meth:`hang` (a server calls it when it stops)."""
+        if self._stopping is not None:
+            self._stopping.set()
 
     async def start(self) -> Any:
         raise NotImplementedError

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from voiceframe.testing.local_server import LocalServer, serve_http
+from voiceframe.testing.local_server import HANG_SECONDS, LocalServer, serve_http
 
 from . import _wire as w
 
@@ -87,9 +87,6 @@ class DropScript:
 class HangScript:
     """Read the request and never answer (no status line, no headers) until the client goes away."""
 
-
-#: how long a hung response lasts at most, so a test that forgets its client still ends
-HANG_SECONDS = 60.0
 
 Script = MessageScript | ErrorScript | DropScript | HangScript
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -51,10 +50,6 @@ class Context:
         return "".join(str(r.get("transcript", "")) for r in self.requests)
 
 
-#: how long a hung reply lasts at most, so a test that forgets its client still ends
-HANG_SECONDS = 60.0
-
-
 class FakeCartesiaServer(LocalServer):
     """Cartesia TTS on 127.0.0.1 (random port). Use ``async with FakeCartesiaServer() as c:``."""
 
@@ -72,7 +67,6 @@ class FakeCartesiaServer(LocalServer):
         self.faults: list[str] = []
         #: the next this many upgrades get no answer at all (a server that hangs before its headers)
         self.hang_upgrades = 0
-        self._stopping = asyncio.Event()
         self.connections: list[dict[str, str]] = []
         self.contexts: dict[str, Context] = {}
         self.cancels: list[str] = []
@@ -87,18 +81,13 @@ class FakeCartesiaServer(LocalServer):
         return self
 
     async def stop(self) -> None:
-        self._stopping.set()  # hung replies end with the server
+        self.release_hangs()  # hung replies end with the server
         await close_websocket(self._server)
-
-    async def _hang(self) -> None:
-        """Send nothing until the server stops (at most HANG_SECONDS)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), HANG_SECONDS)
 
     async def _check_upgrade(self, connection: ServerConnection, request: Request) -> Response | None:
         if self.hang_upgrades:
             self.hang_upgrades -= 1
-            await self._hang()
+            await self.hang()
         query = dict(parse_qsl(urlsplit(request.path).query))
         key = query.get("api_key") or request.headers.get("X-API-Key")
         after: str | None = None
@@ -186,7 +175,7 @@ class FakeCartesiaServer(LocalServer):
                     await ws.send(json.dumps({"type": "chunk", "data": 7, "context_id": ctx.context_id}))
                     fault = None
                 if fault == "hang":
-                    await self._hang()
+                    await self.hang()
             await ws.send(json.dumps(_reply("done", ctx.context_id, done=True)))
             ctx.done = True
         except ConnectionClosed:

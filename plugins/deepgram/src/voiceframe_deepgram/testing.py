@@ -36,7 +36,14 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from voiceframe.testing.local_server import LocalServer, close_websocket, serve_http, serve_websocket, tone
+from voiceframe.testing.local_server import (
+    HANG_SECONDS,
+    LocalServer,
+    close_websocket,
+    serve_http,
+    serve_websocket,
+    tone,
+)
 from voiceframe.testing.ttfb import ttfb_summary
 
 MODEL_INFO = {"name": "general-nova-3", "version": "2024-01-01.0", "arch": "nova-3"}
@@ -76,10 +83,6 @@ class SpeakRequest:
     bytes_sent: int = 0
     completed: bool = False
     disconnected: bool = False
-
-
-#: how long a hung reply lasts at most, so a test that forgets its client still ends
-HANG_SECONDS = 60.0
 
 
 class FakeDeepgramServer(LocalServer):

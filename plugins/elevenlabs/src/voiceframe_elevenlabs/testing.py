@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -60,10 +59,6 @@ class StreamSession:
         return "".join(str(m.get("text", "")) for m in self.messages[1:]).strip()
 
 
-#: how long a hung reply lasts at most, so a test that forgets its client still ends
-HANG_SECONDS = 60.0
-
-
 class FakeElevenLabsServer(LocalServer):
     """ElevenLabs stream-input on 127.0.0.1 (random port). ``async with FakeElevenLabsServer() as el:``."""
 
@@ -87,7 +82,6 @@ class FakeElevenLabsServer(LocalServer):
         self.faults: list[str] = []
         #: the next this many upgrades get no answer at all (a server that hangs before its headers)
         self.hang_upgrades = 0
-        self._stopping = asyncio.Event()
         #: overrides the client's inactivity_timeout (seconds)
         self.inactivity: float | None = None
         self.sessions: list[StreamSession] = []
@@ -102,18 +96,13 @@ class FakeElevenLabsServer(LocalServer):
         return self
 
     async def stop(self) -> None:
-        self._stopping.set()  # hung replies end with the server
+        self.release_hangs()  # hung replies end with the server
         await close_websocket(self._server)
-
-    async def _hang(self) -> None:
-        """Send nothing until the server stops (at most HANG_SECONDS)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), HANG_SECONDS)
 
     async def _check_upgrade(self, connection: ServerConnection, request: Request) -> Response | None:
         if self.hang_upgrades:
             self.hang_upgrades -= 1
-            await self._hang()
+            await self.hang()
         parts = urlsplit(request.path).path.strip("/").split("/")
         after: str | None = None
         body: dict[str, Any]
@@ -215,7 +204,7 @@ class FakeElevenLabsServer(LocalServer):
                 await ws.send(json.dumps({"audio": 7, "isFinal": False}))
                 fault = None
             if fault == "hang":
-                await self._hang()
+                await self.hang()
         return fault
 
 

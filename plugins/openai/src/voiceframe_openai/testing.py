@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from voiceframe.testing.local_server import LocalServer, serve_http, tone
+from voiceframe.testing.local_server import HANG_SECONDS, LocalServer, serve_http, tone
 
 from ._wire import chunk, error_body, fragments, sse, usage_chunk
 
@@ -97,10 +97,6 @@ class DropScript:
 @dataclass
 class HangScript:
     """Read the request and never answer (no status line, no headers) until the client goes away."""
-
-
-#: how long a hung response lasts at most, so a test that forgets its client still ends
-HANG_SECONDS = 60.0
 
 
 @dataclass
