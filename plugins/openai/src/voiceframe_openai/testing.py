@@ -285,12 +285,12 @@ class FakeOpenAIServer(LocalServer):
         seen: SeenRequest,
         resp: web.StreamResponse,
         parts: list[bytes | None],
-        delay: float,
-        first_delay: float,
-        drop_after: int | None,
-        hang_after: int | None = None,
+        script: ChatScript | SpeechScript,
     ) -> web.StreamResponse:
-        """Write ``parts`` with delays; ``None`` is a malformed line. Notes a client that goes away."""
+        """Write ``parts`` with the script's delays and faults; ``None`` is a malformed line. Notes a
+        client that goes away."""
+        delay, first_delay = script.delay, script.first_delay
+        drop_after, hang_after = script.drop_after, script.hang_after
         try:
             await resp.prepare(request)
             for n, part in enumerate(parts):
@@ -366,16 +366,7 @@ class FakeOpenAIServer(LocalServer):
                 **self._headers(),
             }
         )
-        return await self._stream(
-            request,
-            seen,
-            resp,
-            parts,
-            script.delay,
-            script.first_delay,
-            script.drop_after,
-            script.hang_after,
-        )
+        return await self._stream(request, seen, resp, parts, script)
 
     def _headers(self) -> dict[str, str]:
         return {
@@ -418,16 +409,7 @@ class FakeOpenAIServer(LocalServer):
         resp = web.StreamResponse(
             headers={"Content-Type": "audio/pcm" if fmt == "pcm" else "audio/wav", **self._headers()}
         )
-        return await self._stream(
-            request,
-            seen,
-            resp,
-            parts,
-            script.delay,
-            script.first_delay,
-            script.drop_after,
-            script.hang_after,
-        )
+        return await self._stream(request, seen, resp, parts, script)
 
     # ------------------------------------------------------------------------ transcriptions
 
