@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
+from tests.transports.waiting import wait_until
 from voiceframe.log import logger
 from voiceframe.pipeline import Pipeline
 from voiceframe.transports.twilio_signature import twilio_signature
@@ -118,14 +119,6 @@ async def twilio_call(
     }
     await ws.send(json.dumps({"event": "start", "streamSid": stream_sid, "start": start}))
     return ws
-
-
-async def wait_until(condition: Any, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 # ---------------------------------------------------------------------------------- Twilio /twiml

@@ -3,13 +3,13 @@ another stream's SID (or none) is ignored and logged once per kind, and the real
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from typing import Any
 
 import pytest
 
+from tests.transports.waiting import wait_until
 from voiceframe.frames import InputAudioRawFrame, InputDTMFFrame
 from voiceframe.log import logger
 from voiceframe.observe.observer import Observer, PushEvent
@@ -77,14 +77,6 @@ class Inbound(Observer):
             self.audio += 1
         elif isinstance(event.frame, InputDTMFFrame):
             self.digits.append(event.frame.digit)
-
-
-async def wait_until(condition: Any, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 async def test_foreign_stop_and_media_do_not_touch_the_real_call(monkeypatch: pytest.MonkeyPatch) -> None:

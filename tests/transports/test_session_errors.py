@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.transports.waiting import wait_until
 from voiceframe.config import parse_config
 from voiceframe.frames import ErrorFrame, Frame, InputAudioRawFrame, now
 from voiceframe.pipeline import Pipeline
@@ -221,13 +222,6 @@ FAILURES = [
         dying_bot, SERVICE_FAILED, "The bot failed: the LLM provider: the provider closed", id="mid-call"
     ),
 ]
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = now() + timeout
-    while not condition():
-        assert now() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 async def settle(server: VoiceServer) -> None:

@@ -25,6 +25,7 @@ pytest.importorskip("voiceframe_espeak", reason="the demo needs plugins/espeak (
 
 from voiceframe_espeak import speak_to_pcm
 
+from tests.transports.waiting import wait_until
 from tests.transports.webrtc_client import Caller
 from voiceframe.bot import build_bot
 from voiceframe.demo import DEMO_TOOLS, demo_config
@@ -65,14 +66,6 @@ async def server_factory() -> AsyncIterator[Any]:
     await asyncio.sleep(0.2)
     left = [t for t in asyncio.all_tasks() - before if t is not asyncio.current_task()]
     assert not left, f"tasks left behind: {[t.get_name() for t in left]}"
-
-
-async def wait_until(condition: Any, timeout: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def test_peer_talks_to_the_demo_bot_and_leaves(server_factory: Any) -> None:

@@ -24,6 +24,7 @@ from tests.transports.test_session_errors import (
     UNKNOWN_LLM,
     FakeDyingService,
 )
+from tests.transports.waiting import wait_until
 from tests.transports.webrtc_client import Caller
 from voiceframe.config import parse_config
 from voiceframe.demo import DEMO_CONFIG, DEMO_TOOLS
@@ -86,14 +87,6 @@ async def served(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[WebRTCS
     await asyncio.sleep(0.2)
     left = [t for t in asyncio.all_tasks() - before if t is not asyncio.current_task()]
     assert not left, f"tasks left behind: {[t.get_name() for t in left]}"
-
-
-async def wait_until(condition: Any, timeout: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 FAILURES = [
